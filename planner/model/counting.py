@@ -1,0 +1,44 @@
+"""Closed-form sums over the query positions of a causal attention call.
+
+A call processes ``q`` query tokens that end at context length ``L``: the i-th of them
+(i = 1..q) sees ``v = L - q + i`` tokens (itself included). Compressed attention sees
+``floor(v / m)`` complete compressed entries, a top-k or sliding-window attention at most
+``cap`` of them. All functions are vectorised over numpy arrays of ``L``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+IntArray = NDArray[np.int64]
+
+
+def _prefix_floor_sum(n: IntArray, ratio: int) -> IntArray:
+    """sum_{v=0}^{n-1} floor(v / ratio)."""
+    full, rest = np.divmod(n, ratio)
+    return ratio * full * (full - 1) // 2 + rest * full
+
+
+def prefix_capped_sum(n: ArrayLike, ratio: int = 1, cap: int | None = None) -> IntArray:
+    """sum_{v=0}^{n-1} min(floor(v / ratio), cap); cap None means no cap."""
+    n_arr = np.maximum(np.asarray(n, dtype=np.int64), 0)
+    if cap is None:
+        return _prefix_floor_sum(n_arr, ratio)
+    # floor(v / ratio) < cap exactly for v < ratio * cap; beyond that every term is cap.
+    threshold = ratio * cap
+    below = _prefix_floor_sum(np.minimum(n_arr, threshold), ratio)
+    return below + cap * np.maximum(n_arr - threshold, 0)
+
+
+def visible_sum(
+    query_tokens: int, context_tokens: ArrayLike, ratio: int = 1, cap: int | None = None
+) -> IntArray:
+    """sum over the q queries ending at context L of min(floor(v / ratio), cap).
+
+    Decode (q = 1) gives min(floor(L / ratio), cap); a full prefill (q = L) gives the
+    causal triangle.
+    """
+    context = np.asarray(context_tokens, dtype=np.int64)
+    first_visible = context - query_tokens + 1
+    return prefix_capped_sum(context + 1, ratio, cap) - prefix_capped_sum(first_visible, ratio, cap)

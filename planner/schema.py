@@ -1,0 +1,219 @@
+"""Pydantic schema for everything a user (or the catalog) writes down.
+
+A model is a list of layers; each layer has an attention spec and an FFN spec. Specs are
+frozen data: the formulas that turn them into bytes and FLOPs live in ``planner.model``.
+Field names carry units (``_tokens``) or are counts/sizes taken verbatim from the
+Hugging Face ``config.json`` field of the same meaning.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from planner.dtypes import STORAGE_FORMATS
+
+
+def _known_format(name: str) -> str:
+    if name not in STORAGE_FORMATS:
+        raise ValueError(
+            f"unknown storage format {name!r}; expected one of {', '.join(sorted(STORAGE_FORMATS))}"
+        )
+    return name
+
+
+FormatName = Annotated[str, AfterValidator(_known_format)]
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --------------------------------------------------------------------------- attention
+class GQASpec(Frozen):
+    """Grouped-query attention (MHA when num_kv_heads == num_heads)."""
+
+    kind: Literal["gqa"] = "gqa"
+    num_heads: PositiveInt
+    num_kv_heads: PositiveInt
+    head_dim: PositiveInt
+    sliding_window_tokens: PositiveInt | None = Field(
+        None, description="keep only the last N tokens (Mistral-style); None = full attention"
+    )
+    kv_format: FormatName = "bf16"
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> GQASpec:
+        if self.num_heads % self.num_kv_heads:
+            raise ValueError(
+                f"num_heads ({self.num_heads}) must be a multiple of num_kv_heads "
+                f"({self.num_kv_heads})"
+            )
+        return self
+
+
+class MLASpec(Frozen):
+    """Multi-head latent attention (DeepSeek-V2/V3): one latent + RoPE key per token."""
+
+    kind: Literal["mla"] = "mla"
+    num_heads: PositiveInt
+    q_lora_rank: PositiveInt | None = Field(None, description="None: direct query projection")
+    kv_lora_rank: PositiveInt
+    qk_nope_head_dim: PositiveInt
+    qk_rope_head_dim: PositiveInt
+    v_head_dim: PositiveInt
+    latent_format: FormatName = "bf16"
+    rope_format: FormatName = "bf16"
+
+
+class DSASpec(MLASpec):
+    """DeepSeek sparse attention (V3.2): MLA + lightning indexer selecting top-k tokens."""
+
+    kind: Literal["dsa"] = "dsa"  # type: ignore[assignment]
+    index_n_heads: PositiveInt
+    index_head_dim: PositiveInt
+    index_topk: PositiveInt
+    index_key_format: FormatName = "fp8_b128"
+
+
+class CompressedSpec(Frozen):
+    """DeepSeek-V4 attention layer: shared-KV MQA over compressed entries + sliding window.
+
+    compress_ratio 0 keeps only the sliding window; CSA (ratio m, e.g. 4) adds an indexer
+    that picks index_topk compressed entries; HCA (ratio m', e.g. 128) attends densely to
+    every compressed entry.
+    """
+
+    kind: Literal["csa", "hca", "swa"]
+    num_heads: PositiveInt
+    head_dim: PositiveInt = Field(description="shared K/V entry width, RoPE part included")
+    qk_rope_head_dim: PositiveInt
+    q_lora_rank: PositiveInt
+    o_lora_rank: PositiveInt
+    o_groups: PositiveInt
+    compress_ratio: int = Field(ge=0)
+    sliding_window_tokens: PositiveInt
+    entry_nope_format: FormatName = "fp8_b64_ue8m0"
+    entry_rope_format: FormatName = "bf16"
+    entry_pad_bytes: int = Field(0, ge=0, description="alignment padding per cached entry")
+    compressor_overlap: int = Field(
+        1, ge=1, description="tokens pooled per entry / ratio (V4 CSA: 2, overlapping windows)"
+    )
+    compressor_state_format: FormatName = Field(
+        "fp32", description="format of the per-sequence compressor state (unfolded tail)"
+    )
+    index_n_heads: PositiveInt | None = None
+    index_head_dim: PositiveInt | None = None
+    index_topk: PositiveInt | None = None
+    index_key_format: FormatName | None = None
+
+    @model_validator(mode="after")
+    def _kind_matches_fields(self) -> CompressedSpec:
+        has_indexer = self.index_topk is not None
+        if self.kind == "csa":
+            if self.compress_ratio < 1 or not has_indexer:
+                raise ValueError("a 'csa' layer needs compress_ratio >= 1 and index_* fields")
+            if None in (self.index_n_heads, self.index_head_dim, self.index_key_format):
+                raise ValueError("a 'csa' layer needs index_n_heads, index_head_dim, "
+                                 "index_topk and index_key_format")
+        elif self.kind == "hca":
+            if self.compress_ratio < 1 or has_indexer:
+                raise ValueError("an 'hca' layer needs compress_ratio >= 1 and no indexer")
+        elif self.compress_ratio != 0 or has_indexer:
+            raise ValueError("an 'swa' layer has compress_ratio 0 and no indexer")
+        if self.qk_rope_head_dim >= self.head_dim:
+            raise ValueError("qk_rope_head_dim must be smaller than head_dim")
+        return self
+
+
+AttentionSpec = Annotated[GQASpec | MLASpec | DSASpec | CompressedSpec, Field(discriminator="kind")]
+
+
+# --------------------------------------------------------------------------- FFN
+class DenseFFNSpec(Frozen):
+    """Gated (SwiGLU) feed-forward: gate, up (hidden x inter) and down (inter x hidden)."""
+
+    kind: Literal["dense"] = "dense"
+    intermediate_size: PositiveInt
+
+
+class MoEFFNSpec(Frozen):
+    """Mixture of experts; every expert is a gated FFN of expert_intermediate_size."""
+
+    kind: Literal["moe"] = "moe"
+    num_routed_experts: PositiveInt
+    experts_per_token: PositiveInt
+    expert_intermediate_size: PositiveInt
+    num_shared_experts: int = Field(0, ge=0)
+    shared_intermediate_size: PositiveInt | None = Field(
+        None, description="width of the shared expert block; default n_shared x expert width"
+    )
+    routing: Literal["gate", "hash"] = Field(
+        "gate", description="'hash': experts chosen by token-id hash, no gate weights (V4)"
+    )
+
+    @model_validator(mode="after")
+    def _k_le_e(self) -> MoEFFNSpec:
+        if self.experts_per_token > self.num_routed_experts:
+            raise ValueError("experts_per_token exceeds num_routed_experts")
+        return self
+
+    @property
+    def shared_width(self) -> int:
+        if self.shared_intermediate_size is not None:
+            return self.shared_intermediate_size
+        return self.num_shared_experts * self.expert_intermediate_size
+
+
+FFNSpec = Annotated[DenseFFNSpec | MoEFFNSpec, Field(discriminator="kind")]
+
+
+class LayerSpec(Frozen):
+    attention: AttentionSpec
+    ffn: FFNSpec
+
+
+# --------------------------------------------------------------------------- model
+class WeightFormats(Frozen):
+    """Storage format of each weight group."""
+
+    embedding: FormatName = "bf16"
+    attention: FormatName = "bf16"
+    indexer: FormatName = "bf16"
+    compressor: FormatName = "bf16"
+    dense_ffn: FormatName = "bf16"
+    shared_experts: FormatName = "bf16"
+    routed_experts: FormatName = "bf16"
+    router: FormatName = "bf16"
+    head: FormatName = "bf16"
+    other: FormatName = "bf16"
+
+
+class MTPSpec(Frozen):
+    """Multi-token prediction modules (DeepSeek): each is one extra decoder layer plus a
+    2h x h projection; embedding and head are shared with the main model."""
+
+    num_modules: PositiveInt
+    layer: LayerSpec
+
+
+class ModelSpec(Frozen):
+    name: str
+    display_name: str
+    architecture: str = Field(description="HF architecture or family the spec was built from")
+    hidden_size: PositiveInt
+    vocab_size: PositiveInt
+    max_context_tokens: PositiveInt
+    tie_word_embeddings: bool = False
+    hc_mult: int = Field(1, ge=1, description="mHC residual streams (V4: 4); 1 = plain residual")
+    layers: tuple[LayerSpec, ...] = Field(min_length=1)
+    mtp: MTPSpec | None = None
+    weight_formats: WeightFormats = WeightFormats()
+    reference_total_params: float | None = Field(
+        None, description="published total parameter count, for cross-checking"
+    )
+    reference_active_params: float | None = None
+    sources: dict[str, str] = Field(default_factory=dict)
+    notes: tuple[str, ...] = ()

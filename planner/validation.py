@@ -1,0 +1,63 @@
+"""Turn pydantic validation errors and YAML/JSON parse errors into one-line KvplanErrors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from planner.errors import ConfigError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc if not (isinstance(p, str) and p in {
+        "gqa", "mla", "dsa", "csa", "hca", "swa", "dense", "moe"}))
+
+
+def config_error_from(err: ValidationError, where: str) -> ConfigError:
+    """The first validation problem as a ConfigError naming file, field and value."""
+    first = err.errors()[0]
+    field = _loc(first["loc"]) or "(top level)"
+    more = len(err.errors()) - 1
+    message = first["msg"] + (f" (+{more} more problem{'s' if more > 1 else ''})" if more else "")
+    value = first.get("input")
+    if isinstance(value, dict | list):
+        value = None  # a whole sub-document is not a useful 'value' to print
+    return ConfigError(message, where=where, field=field, value=value)
+
+
+def validate(model: type[ModelT], data: Any, where: str) -> ModelT:
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise config_error_from(err, where) from None
+
+
+def read_document(path: str | Path) -> Any:
+    """Parse a YAML or JSON file, with a one-line error on failure."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("file not found", where=str(p)) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read file: {err}", where=str(p)) from None
+    return parse_document(text, str(p), json_only=p.suffix == ".json")
+
+
+def parse_document(text: str, where: str, json_only: bool = False) -> Any:
+    try:
+        if json_only:
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"not valid JSON: {err.msg} at line {err.lineno}", where=where) from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"not valid YAML{at}", where=where) from None
