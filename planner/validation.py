@@ -14,9 +14,20 @@ from planner.errors import ConfigError
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
+# pydantic puts the tag of a discriminated union into the error location; drop it where it
+# follows a user-chosen key (attention.<name>.<tag>.field -> attention.<name>.field).
+UNION_TAGS = {"gqa", "mla", "dsa", "csa", "hca", "swa", "dense", "moe"}
+TAGGED_CONTAINERS = {"attention", "ffn"}
+
+
 def _loc(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc if not (isinstance(p, str) and p in {
-        "gqa", "mla", "dsa", "csa", "hca", "swa", "dense", "moe"}))
+    kept: list[str] = []
+    for part in loc:
+        text = str(part)
+        if text in UNION_TAGS and kept and kept[-1] not in TAGGED_CONTAINERS:
+            continue
+        kept.append(text)
+    return ".".join(kept)
 
 
 def config_error_from(err: ValidationError, where: str) -> ConfigError:
