@@ -15,10 +15,15 @@ context_tokens = st.select_slider(
 )
 names = ["deepseek-v3.2", "deepseek-v4-pro", "deepseek-v4-flash"]
 result = compare_models([load_model(n) for n in names], int(context_tokens))
-st.table([
-    {"model": r["name"], "KV per sequence": format_bytes(r["kv_bytes_per_sequence"]),
-     "KV vs first": f"{r['kv_ratio_vs_first']:.1%}",
-     "decode GFLOP/token": f"{r['decode_flops_per_token'] / 1e9:,.1f}",
-     "beyond max context": r["beyond_max_context"]}
-    for r in result["models"]
-])
+st.table(
+    [
+        {
+            "model": r["name"],
+            "KV per sequence": format_bytes(r["kv_bytes_per_sequence"]),
+            "KV vs first": f"{r['kv_ratio_vs_first']:.1%}",
+            "decode GFLOP/token": f"{r['decode_flops_per_token'] / 1e9:,.1f}",
+            "beyond max context": r["beyond_max_context"],
+        }
+        for r in result["models"]
+    ]
+)

@@ -34,9 +34,11 @@ def main() -> None:
     first_s = run_once(models, contexts)
     best_s = min(run_once(models, contexts) for _ in range(REPEATS))
     print(f"models loaded from catalog: {load_s * 1e3:.1f} ms")
-    print(f"KV + FLOPs, {len(MODELS)} models x {CONTEXT_POINTS:,} contexts: "
-          f"first call {first_s * 1e3:.1f} ms, best of {REPEATS} {best_s * 1e3:.1f} ms "
-          f"(aim < 50 ms)")
+    print(
+        f"KV + FLOPs, {len(MODELS)} models x {CONTEXT_POINTS:,} contexts: "
+        f"first call {first_s * 1e3:.1f} ms, best of {REPEATS} {best_s * 1e3:.1f} ms "
+        f"(aim < 50 ms)"
+    )
 
 
 if __name__ == "__main__":

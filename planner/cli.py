@@ -50,15 +50,17 @@ def cmd_model_list(args: argparse.Namespace) -> None:
     rows = []
     for name in catalog_names():
         model = Model(load_spec(name))
-        rows.append({
-            "name": name,
-            "display_name": model.spec.display_name,
-            "layers_by_kind": model.layer_counts_by_kind,
-            "max_context_tokens": model.max_context_tokens,
-            "total_params": model.total_params,
-            "active_params": model.active_params,
-            "kv_bytes_per_token": model.kv_bytes_per_token,
-        })
+        rows.append(
+            {
+                "name": name,
+                "display_name": model.spec.display_name,
+                "layers_by_kind": model.layer_counts_by_kind,
+                "max_context_tokens": model.max_context_tokens,
+                "total_params": model.total_params,
+                "active_params": model.active_params,
+                "kv_bytes_per_token": model.kv_bytes_per_token,
+            }
+        )
     if args.json:
         _print_json({"models": rows})
         return
@@ -68,7 +70,9 @@ def cmd_model_list(args: argparse.Namespace) -> None:
     for r in rows:
         kinds = ", ".join(f"{n} {k}" for k, n in r["layers_by_kind"].items())
         table.add_row(
-            r["name"], kinds, f"{format_tokens(r['max_context_tokens'])} tokens",
+            r["name"],
+            kinds,
+            f"{format_tokens(r['max_context_tokens'])} tokens",
             f"{r['total_params'] / 1e9:,.1f}B / {r['active_params'] / 1e9:,.1f}B",
             f"{r['kv_bytes_per_token']:,.0f} B/token",
         )
@@ -85,8 +89,14 @@ def _render_model(summary: dict[str, Any]) -> None:
     for col in cols:
         table.add_column(col, justify="right")
     for row in summary["layers"]:
-        cells = [str(row["layer"]), row["kind"], str(row["compress_ratio"]),
-                 f"{row['kv_bytes_per_token']:,.2f}", f"{row['state_bytes']:,.0f}", row["ffn"]]
+        cells = [
+            str(row["layer"]),
+            row["kind"],
+            str(row["compress_ratio"]),
+            f"{row['kv_bytes_per_token']:,.2f}",
+            f"{row['state_bytes']:,.0f}",
+            row["ffn"],
+        ]
         if has_context:
             cells.append(format_bytes(row["kv_bytes_at_context"]))
         table.add_row(*cells)
@@ -107,8 +117,10 @@ def _render_model(summary: dict[str, Any]) -> None:
     if has_context:
         flops = summary["decode_flops_breakdown"]
         parts = ", ".join(f"{k} {v / GFLOP:,.2f}" for k, v in flops.items())
-        console.print(f"decode GFLOP/token at {format_tokens(summary['context_tokens'])}: "
-                      f"{sum(flops.values()) / GFLOP:,.2f} ({parts})")
+        console.print(
+            f"decode GFLOP/token at {format_tokens(summary['context_tokens'])}: "
+            f"{sum(flops.values()) / GFLOP:,.2f} ({parts})"
+        )
     for note in summary["notes"]:
         console.print(f"note: {note}")
 
@@ -125,8 +137,9 @@ def cmd_model_import(args: argparse.Namespace) -> None:
         spec = with_model_kv_dtype(spec, args.kv_dtype)
     model = Model(spec)
     if args.json:
-        _print_json({"spec": spec.model_dump(mode="json"),
-                     "summary": model_summary(model, args.context)})
+        _print_json(
+            {"spec": spec.model_dump(mode="json"), "summary": model_summary(model, args.context)}
+        )
     else:
         _render_model(model_summary(model, args.context))
 
@@ -140,20 +153,32 @@ def cmd_compare(args: argparse.Namespace) -> None:
         return
     ctx = format_tokens(result["context_tokens"])
     table = Table(title=f"per sequence at {ctx} tokens ({result['context_tokens']:,})")
-    for col in ("model", "KV cache", "fixed state", "KV vs first", "decode GFLOP/token",
-                "FLOPs vs first", "weights"):
+    for col in (
+        "model",
+        "KV cache",
+        "fixed state",
+        "KV vs first",
+        "decode GFLOP/token",
+        "FLOPs vs first",
+        "weights",
+    ):
         table.add_column(col, justify="right")
     notes = []
     for r in result["models"]:
         name = r["name"]
         if r["beyond_max_context"]:
             name += " *"
-            notes.append(f"* {r['name']}: {ctx} is beyond its maximum context of "
-                         f"{format_tokens(r['max_context_tokens'])} tokens; shown hypothetically")
+            notes.append(
+                f"* {r['name']}: {ctx} is beyond its maximum context of "
+                f"{format_tokens(r['max_context_tokens'])} tokens; shown hypothetically"
+            )
         table.add_row(
-            name, format_bytes(r["kv_bytes_per_sequence"]),
-            format_bytes(r["state_bytes_per_sequence"]), f"{r['kv_ratio_vs_first']:.1%}",
-            f"{r['decode_flops_per_token'] / GFLOP:,.1f}", f"{r['flops_ratio_vs_first']:.1%}",
+            name,
+            format_bytes(r["kv_bytes_per_sequence"]),
+            format_bytes(r["state_bytes_per_sequence"]),
+            f"{r['kv_ratio_vs_first']:.1%}",
+            f"{r['decode_flops_per_token'] / GFLOP:,.1f}",
+            f"{r['flops_ratio_vs_first']:.1%}",
             format_bytes(r["weight_bytes"]),
         )
     console.print(table)
@@ -168,9 +193,13 @@ def _add_json(p: argparse.ArgumentParser) -> None:
 
 
 def _add_kv_dtype(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--kv-dtype", choices=KV_DTYPE_CHOICES, default=None,
-                   help="store the main attention cache in this dtype (default: the model's "
-                        "reference serving stack)")
+    p.add_argument(
+        "--kv-dtype",
+        choices=KV_DTYPE_CHOICES,
+        default=None,
+        help="store the main attention cache in this dtype (default: the model's "
+        "reference serving stack)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,8 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="KV, FLOPs and weights of models at one context")
     p.add_argument("models", nargs="+", help="catalog names or config.json paths")
-    p.add_argument("--context", type=_tokens, required=True,
-                   help="context length in tokens (128K = 131072, 1M = 1048576)")
+    p.add_argument(
+        "--context",
+        type=_tokens,
+        required=True,
+        help="context length in tokens (128K = 131072, 1M = 1048576)",
+    )
     _add_kv_dtype(p)
     _add_json(p)
     p.set_defaults(func=cmd_compare)

@@ -69,27 +69,47 @@ STORAGE_FORMATS: dict[str, StorageFormat] = {
         # FP8 with a per-tensor scale: the scale is negligible and not counted.
         StorageFormat(name="fp8", bits=8, math_dtype="fp8"),
         StorageFormat(
-            name="fp8_b128", bits=8, scale_bytes=FP32_SCALE_BYTES, scale_block_cols=128,
+            name="fp8_b128",
+            bits=8,
+            scale_bytes=FP32_SCALE_BYTES,
+            scale_block_cols=128,
             math_dtype="fp8",
         ),
         StorageFormat(
-            name="fp8_b64_ue8m0", bits=8, scale_bytes=E8M0_SCALE_BYTES, scale_block_cols=64,
+            name="fp8_b64_ue8m0",
+            bits=8,
+            scale_bytes=E8M0_SCALE_BYTES,
+            scale_block_cols=64,
             math_dtype="fp8",
         ),
         StorageFormat(
-            name="fp8_w128", bits=8, scale_bytes=FP32_SCALE_BYTES, scale_block_rows=128,
-            scale_block_cols=128, math_dtype="fp8",
+            name="fp8_w128",
+            bits=8,
+            scale_bytes=FP32_SCALE_BYTES,
+            scale_block_rows=128,
+            scale_block_cols=128,
+            math_dtype="fp8",
         ),
         StorageFormat(
-            name="fp8_w128_ue8m0", bits=8, scale_bytes=E8M0_SCALE_BYTES, scale_block_rows=128,
-            scale_block_cols=128, math_dtype="fp8",
+            name="fp8_w128_ue8m0",
+            bits=8,
+            scale_bytes=E8M0_SCALE_BYTES,
+            scale_block_rows=128,
+            scale_block_cols=128,
+            math_dtype="fp8",
         ),
         StorageFormat(
-            name="mxfp4", bits=4, scale_bytes=E8M0_SCALE_BYTES, scale_block_cols=32,
+            name="mxfp4",
+            bits=4,
+            scale_bytes=E8M0_SCALE_BYTES,
+            scale_block_cols=32,
             math_dtype="fp4",
         ),
         StorageFormat(
-            name="nvfp4", bits=4, scale_bytes=E4M3_SCALE_BYTES, scale_block_cols=16,
+            name="nvfp4",
+            bits=4,
+            scale_bytes=E4M3_SCALE_BYTES,
+            scale_block_cols=16,
             math_dtype="fp4",
         ),
         StorageFormat(name="int8", bits=8, math_dtype="int8"),
@@ -105,6 +125,8 @@ def storage_format(name: str | StorageFormat, *, field: str = "dtype") -> Storag
         return STORAGE_FORMATS[name]
     except KeyError:
         raise KvplanError(
-            "unknown storage format", field=field, value=name,
+            "unknown storage format",
+            field=field,
+            value=name,
             expected="one of " + ", ".join(sorted(STORAGE_FORMATS)),
         ) from None

@@ -116,8 +116,10 @@ class CompressedSpec(Frozen):
             if self.compress_ratio < 1 or not has_indexer:
                 raise ValueError("a 'csa' layer needs compress_ratio >= 1 and index_* fields")
             if None in (self.index_n_heads, self.index_head_dim, self.index_key_format):
-                raise ValueError("a 'csa' layer needs index_n_heads, index_head_dim, "
-                                 "index_topk and index_key_format")
+                raise ValueError(
+                    "a 'csa' layer needs index_n_heads, index_head_dim, "
+                    "index_topk and index_key_format"
+                )
         elif self.kind == "hca":
             if self.compress_ratio < 1 or has_indexer:
                 raise ValueError("an 'hca' layer needs compress_ratio >= 1 and no indexer")

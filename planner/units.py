@@ -39,18 +39,24 @@ def parse_token_count(text: str | int, *, field: str = "context") -> int:
         if not match:
             if str(text).strip().startswith("-"):
                 raise KvplanError(
-                    "token count must not be negative", field=field, value=text,
+                    "token count must not be negative",
+                    field=field,
+                    value=text,
                     expected="a count >= 0 such as 131072, 128K or 1M",
                 )
             raise KvplanError(
-                "not a token count", field=field, value=text,
+                "not a token count",
+                field=field,
+                value=text,
                 expected="an integer with optional K/M/G suffix, e.g. 128K or 1M",
             )
         number, suffix = match.groups()
         scaled = float(number) * TOKEN_SUFFIX_MULTIPLIERS[suffix.upper()]
         if scaled != int(scaled):
             raise KvplanError(
-                "token count is not a whole number", field=field, value=text,
+                "token count is not a whole number",
+                field=field,
+                value=text,
                 expected="a whole number of tokens",
             )
         value = int(scaled)

@@ -8,8 +8,16 @@ from planner.units import format_bytes, format_tokens, parse_token_count
 
 @pytest.mark.parametrize(
     ("text", "tokens"),
-    [("131072", 131_072), ("128K", 131_072), ("128k", 131_072), ("1M", 1_048_576),
-     ("1.5M", 1_572_864), ("0", 0), (4096, 4096), ("1_000", 1000)],
+    [
+        ("131072", 131_072),
+        ("128K", 131_072),
+        ("128k", 131_072),
+        ("1M", 1_048_576),
+        ("1.5M", 1_572_864),
+        ("0", 0),
+        (4096, 4096),
+        ("1_000", 1000),
+    ],
 )
 def test_parse_token_count(text, tokens):
     assert parse_token_count(text) == tokens

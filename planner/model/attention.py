@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -198,7 +199,9 @@ class MLA(AttentionKind):
         # The cached context (L - q tokens) must be up-projected to per-head K and V again;
         # the q new tokens' up-projection is counted in projections() (wkv_b).
         cached = np.maximum(context - query_tokens, 0).astype(np.float64)
-        upproject = FLOP_PER_MAC * s.kv_lora_rank * s.num_heads * (s.qk_nope_head_dim + s.v_head_dim)
+        upproject = (
+            FLOP_PER_MAC * s.kv_lora_rank * s.num_heads * (s.qk_nope_head_dim + s.v_head_dim)
+        )
         return s.num_heads * per_pair * pairs + upproject * cached
 
     def projections(self, hidden_size: int) -> list[Matrix]:
@@ -216,8 +219,12 @@ class MLA(AttentionKind):
             Matrix("attention", "wkv_a", hidden_size, s.kv_lora_rank + s.qk_rope_head_dim),
             # In absorbed decode wkv_b is applied as W_UK to the query and W_UV to the output:
             # the same multiply-adds as up-projecting the token once.
-            Matrix("attention", "wkv_b", s.kv_lora_rank,
-                   s.num_heads * (s.qk_nope_head_dim + s.v_head_dim)),
+            Matrix(
+                "attention",
+                "wkv_b",
+                s.kv_lora_rank,
+                s.num_heads * (s.qk_nope_head_dim + s.v_head_dim),
+            ),
             Matrix("attention", "wo", s.num_heads * s.v_head_dim, hidden_size),
         ]
 
@@ -289,7 +296,8 @@ class CompressedAttention(AttentionKind):
         rope = storage_format(spec.entry_rope_format, field="entry_rope_format")
         nope_dims = spec.head_dim - spec.qk_rope_head_dim
         self._entry_bytes = (
-            nope.vector_bytes(nope_dims) + rope.vector_bytes(spec.qk_rope_head_dim)
+            nope.vector_bytes(nope_dims)
+            + rope.vector_bytes(spec.qk_rope_head_dim)
             + spec.entry_pad_bytes
         )
         self._index_key_bytes = 0.0
@@ -377,8 +385,13 @@ class CompressedAttention(AttentionKind):
             Matrix("attention", "wq_b", s.q_lora_rank, s.num_heads * s.head_dim),
             Matrix("attention", "wkv", h, s.head_dim),
             # Grouped low-rank output: o_groups blocks of (H*hd/G) x o_lora_rank ...
-            Matrix("attention", "wo_a", s.num_heads * s.head_dim // s.o_groups, s.o_lora_rank,
-                   count=s.o_groups),
+            Matrix(
+                "attention",
+                "wo_a",
+                s.num_heads * s.head_dim // s.o_groups,
+                s.o_lora_rank,
+                count=s.o_groups,
+            ),
             # ... then (G * o_lora_rank) x hidden.
             Matrix("attention", "wo_b", s.o_groups * s.o_lora_rank, h),
         ]
@@ -391,7 +404,9 @@ class CompressedAttention(AttentionKind):
         if s.index_topk is not None and s.index_n_heads and s.index_head_dim:
             width = s.compressor_overlap * s.index_head_dim
             mats += [
-                Matrix("indexer", "indexer.wq_b", s.q_lora_rank, s.index_n_heads * s.index_head_dim),
+                Matrix(
+                    "indexer", "indexer.wq_b", s.q_lora_rank, s.index_n_heads * s.index_head_dim
+                ),
                 Matrix("indexer", "indexer.weights_proj", h, s.index_n_heads, fmt="bf16"),
                 Matrix("compressor", "indexer.compressor.wkv", h, width),
                 Matrix("compressor", "indexer.compressor.wgate", h, width),
@@ -425,8 +440,11 @@ KV_DTYPE_OVERRIDES: dict[str, dict[str, dict[str, object]]] = {
         "mla": {"latent_format": "fp8_b128", "rope_format": "bf16"},
         "dsa": {"latent_format": "fp8_b128", "rope_format": "bf16"},
         # vLLM fp8_ds_mla for V4: 448 FP8 + 64 BF16 RoPE + 7 UE8M0 scales + 1 pad = 584 bytes.
-        "v4": {"entry_nope_format": "fp8_b64_ue8m0", "entry_rope_format": "bf16",
-               "entry_pad_bytes": 1},
+        "v4": {
+            "entry_nope_format": "fp8_b64_ue8m0",
+            "entry_rope_format": "bf16",
+            "entry_pad_bytes": 1,
+        },
     },
 }
 
@@ -436,7 +454,11 @@ def with_kv_dtype(spec: AttentionSpec, kv_dtype: str) -> AttentionSpec:
     try:
         table = KV_DTYPE_OVERRIDES[kv_dtype]
     except KeyError:
-        raise KvplanError("unknown KV dtype", field="kv_dtype", value=kv_dtype,
-                          expected="one of " + ", ".join(KV_DTYPE_OVERRIDES)) from None
+        raise KvplanError(
+            "unknown KV dtype",
+            field="kv_dtype",
+            value=kv_dtype,
+            expected="one of " + ", ".join(KV_DTYPE_OVERRIDES),
+        ) from None
     key = spec.kind if spec.kind in ("gqa", "mla", "dsa") else "v4"
     return spec.model_copy(update=table[key])

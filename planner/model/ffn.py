@@ -14,8 +14,14 @@ from planner.schema import DenseFFNSpec, FFNSpec, MoEFFNSpec
 GATED_FFN_MATRICES = ("gate_proj", "up_proj", "down_proj")
 
 
-def _gated(group: str, prefix: str, hidden: int, inter: int, count: int, active: int) -> list[Matrix]:
-    shapes = {"gate_proj": (hidden, inter), "up_proj": (hidden, inter), "down_proj": (inter, hidden)}
+def _gated(
+    group: str, prefix: str, hidden: int, inter: int, count: int, active: int
+) -> list[Matrix]:
+    shapes = {
+        "gate_proj": (hidden, inter),
+        "up_proj": (hidden, inter),
+        "down_proj": (inter, hidden),
+    }
     return [
         Matrix(group, f"{prefix}.{name}", *shapes[name], count=count, active=active)
         for name in GATED_FFN_MATRICES
@@ -31,8 +37,12 @@ def ffn_matrices(spec: FFNSpec, hidden_size: int) -> list[Matrix]:
     if spec.routing == "gate":
         mats.append(Matrix("router", "gate", hidden_size, spec.num_routed_experts))
     mats += _gated(
-        "routed_experts", "experts", hidden_size, spec.expert_intermediate_size,
-        spec.num_routed_experts, spec.experts_per_token,
+        "routed_experts",
+        "experts",
+        hidden_size,
+        spec.expert_intermediate_size,
+        spec.num_routed_experts,
+        spec.experts_per_token,
     )
     if spec.shared_width:
         mats += _gated("shared_experts", "shared_experts", hidden_size, spec.shared_width, 1, 1)

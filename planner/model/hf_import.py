@@ -61,16 +61,22 @@ class _Reader:
         self.family = family
 
     def _missing(self, field: str) -> ConfigError:
-        return ConfigError(f"missing required field for model_type '{self.family}'",
-                           where=self.where, field=field)
+        return ConfigError(
+            f"missing required field for model_type '{self.family}'", where=self.where, field=field
+        )
 
     def int(self, field: str, default: int | None = None, minimum: int = 1) -> int:
         value = self.cfg.get(field, default)
         if value is None:
             raise self._missing(field)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ConfigError("not a valid count", where=self.where, field=field, value=value,
-                              expected=f"an integer >= {minimum}")
+            raise ConfigError(
+                "not a valid count",
+                where=self.where,
+                field=field,
+                value=value,
+                expected=f"an integer >= {minimum}",
+            )
         return value
 
     def opt_int(self, field: str) -> int | None:
@@ -79,8 +85,13 @@ class _Reader:
     def bool(self, field: str, default: bool) -> bool:
         value = self.cfg.get(field, default)
         if not isinstance(value, bool):
-            raise ConfigError("not a boolean", where=self.where, field=field, value=value,
-                              expected="true or false")
+            raise ConfigError(
+                "not a boolean",
+                where=self.where,
+                field=field,
+                value=value,
+                expected="true or false",
+            )
         return value
 
     def int_list(self, field: str) -> list[int]:
@@ -90,8 +101,9 @@ class _Reader:
         if not isinstance(value, list) or not all(
             isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
         ):
-            raise ConfigError("not a list of non-negative integers", where=self.where,
-                              field=field, value=value)
+            raise ConfigError(
+                "not a list of non-negative integers", where=self.where, field=field, value=value
+            )
         return value
 
 
@@ -104,9 +116,15 @@ def model_type_of(cfg: dict[str, Any], where: str) -> str:
             return ARCHITECTURE_TO_TYPE[arch]
     shown = model_type if model_type is not None else cfg.get("architectures")
     raise ConfigError(
-        "unsupported architecture", where=where, field="model_type", value=shown,
-        expected="one of model_type " + ", ".join(sorted(BUILDERS))
-        + " (architectures " + ", ".join(sorted(ARCHITECTURE_TO_TYPE)) + ")",
+        "unsupported architecture",
+        where=where,
+        field="model_type",
+        value=shown,
+        expected="one of model_type "
+        + ", ".join(sorted(BUILDERS))
+        + " (architectures "
+        + ", ".join(sorted(ARCHITECTURE_TO_TYPE))
+        + ")",
     )
 
 
@@ -171,7 +189,10 @@ def _build_gqa(r: _Reader) -> dict[str, Any]:
         "layers": layers,
         "weight_formats": WeightFormats(
             embedding=fmt if fmt in DTYPE_TO_FORMAT.values() else "bf16",
-            attention=fmt, dense_ffn=fmt, shared_experts=fmt, routed_experts=fmt,
+            attention=fmt,
+            dense_ffn=fmt,
+            shared_experts=fmt,
+            routed_experts=fmt,
             head=fmt if fmt in DTYPE_TO_FORMAT.values() else "bf16",
         ),
         "notes": ("KV cache stored in BF16 (kvplan default for GQA models; pass --kv-dtype).",),
@@ -192,8 +213,15 @@ def _deepseek_moe(r: _Reader, routing: str = "gate") -> MoEFFNSpec:
 def _deepseek_formats(r: _Reader, routed: str | None = None) -> WeightFormats:
     fmt = _weight_format(r.cfg)
     return WeightFormats(
-        embedding="bf16", attention=fmt, indexer=fmt, compressor="bf16", dense_ffn=fmt,
-        shared_experts=fmt, routed_experts=routed or fmt, router="bf16", head="bf16",
+        embedding="bf16",
+        attention=fmt,
+        indexer=fmt,
+        compressor="bf16",
+        dense_ffn=fmt,
+        shared_experts=fmt,
+        routed_experts=routed or fmt,
+        router="bf16",
+        head="bf16",
         other="fp32",
     )
 
@@ -209,12 +237,18 @@ def _build_deepseek_v3(r: _Reader) -> dict[str, Any]:
     }
     if r.family == "deepseek_v32":
         attention: MLASpec = DSASpec(
-            **mla, latent_format="fp8_b128", rope_format="bf16",
-            index_n_heads=r.int("index_n_heads"), index_head_dim=r.int("index_head_dim"),
-            index_topk=r.int("index_topk"), index_key_format="fp8_b128",
+            **mla,
+            latent_format="fp8_b128",
+            rope_format="bf16",
+            index_n_heads=r.int("index_n_heads"),
+            index_head_dim=r.int("index_head_dim"),
+            index_topk=r.int("index_topk"),
+            index_key_format="fp8_b128",
         )
-        note = ("KV cache as the reference stack stores it: FP8 latent with FP32 scales + BF16 "
-                "RoPE (656 B) and FP8 indexer keys (132 B) per token and layer.")
+        note = (
+            "KV cache as the reference stack stores it: FP8 latent with FP32 scales + BF16 "
+            "RoPE (656 B) and FP8 indexer keys (132 B) per token and layer."
+        )
     else:
         attention = MLASpec(**mla, latent_format="bf16", rope_format="bf16")
         note = "KV cache in BF16 as the DeepSeek-V3 reference inference code stores it."
@@ -226,10 +260,12 @@ def _build_deepseek_v3(r: _Reader) -> dict[str, Any]:
         for i in range(r.int("num_hidden_layers"))
     )
     mtp_modules = r.int("num_nextn_predict_layers", default=0, minimum=0)
-    mtp = MTPSpec(num_modules=mtp_modules, layer=LayerSpec(attention=attention, ffn=moe)) \
-        if mtp_modules else None
-    return {"layers": layers, "mtp": mtp, "weight_formats": _deepseek_formats(r),
-            "notes": (note,)}
+    mtp = (
+        MTPSpec(num_modules=mtp_modules, layer=LayerSpec(attention=attention, ffn=moe))
+        if mtp_modules
+        else None
+    )
+    return {"layers": layers, "mtp": mtp, "weight_formats": _deepseek_formats(r), "notes": (note,)}
 
 
 def _build_deepseek_v4(r: _Reader) -> dict[str, Any]:
@@ -237,9 +273,13 @@ def _build_deepseek_v4(r: _Reader) -> dict[str, Any]:
     mtp_modules = r.int("num_nextn_predict_layers", default=0, minimum=0)
     ratios = r.int_list("compress_ratios")
     if len(ratios) < num_layers + mtp_modules:
-        raise ConfigError("has fewer entries than layers + MTP modules", where=r.where,
-                          field="compress_ratios", value=len(ratios),
-                          expected=f"at least {num_layers + mtp_modules} entries")
+        raise ConfigError(
+            "has fewer entries than layers + MTP modules",
+            where=r.where,
+            field="compress_ratios",
+            value=len(ratios),
+            expected=f"at least {num_layers + mtp_modules} entries",
+        )
     common = {
         "num_heads": r.int("num_attention_heads"),
         "head_dim": r.int("head_dim"),
@@ -263,43 +303,73 @@ def _build_deepseek_v4(r: _Reader) -> dict[str, Any]:
         if ratio == 0:
             return CompressedSpec(kind="swa", compress_ratio=0, **common)
         if ratio == CSA_RATIO:
-            return CompressedSpec(kind="csa", compress_ratio=ratio,
-                                  compressor_overlap=CSA_COMPRESSOR_OVERLAP, **common, **indexer)
+            return CompressedSpec(
+                kind="csa",
+                compress_ratio=ratio,
+                compressor_overlap=CSA_COMPRESSOR_OVERLAP,
+                **common,
+                **indexer,
+            )
         return CompressedSpec(kind="hca", compress_ratio=ratio, **common)
 
     hash_layers = r.int("num_hash_layers", default=0, minimum=0)
     expert_dtype = r.cfg.get("expert_dtype", "fp4")
     routed = {"fp4": "mxfp4", "fp8": None}.get(expert_dtype)
     if expert_dtype not in ("fp4", "fp8"):
-        raise ConfigError("unknown expert dtype", where=r.where, field="expert_dtype",
-                          value=expert_dtype, expected="'fp4' or 'fp8'")
+        raise ConfigError(
+            "unknown expert dtype",
+            where=r.where,
+            field="expert_dtype",
+            value=expert_dtype,
+            expected="'fp4' or 'fp8'",
+        )
     layers = tuple(
-        LayerSpec(attention=attention(ratios[i]),
-                  ffn=_deepseek_moe(r, "hash" if i < hash_layers else "gate"))
+        LayerSpec(
+            attention=attention(ratios[i]),
+            ffn=_deepseek_moe(r, "hash" if i < hash_layers else "gate"),
+        )
         for i in range(num_layers)
     )
-    mtp = MTPSpec(num_modules=mtp_modules,
-                  layer=LayerSpec(attention=attention(ratios[num_layers]), ffn=_deepseek_moe(r))) \
-        if mtp_modules else None
-    notes = ["KV storage of the V4 serving stack: FP8 entries (584 B) and MXFP4 indexer keys "
-             "(68 B); compressor state FP32."]
+    mtp = (
+        MTPSpec(
+            num_modules=mtp_modules,
+            layer=LayerSpec(attention=attention(ratios[num_layers]), ffn=_deepseek_moe(r)),
+        )
+        if mtp_modules
+        else None
+    )
+    notes = [
+        "KV storage of the V4 serving stack: FP8 entries (584 B) and MXFP4 indexer keys "
+        "(68 B); compressor state FP32."
+    ]
     if "expert_dtype" not in r.cfg:
-        notes.append("expert_dtype absent: routed experts taken as FP4 (MXFP4), as the V4 "
-                     "technical report states for released V4 checkpoints.")
-    return {"layers": layers, "mtp": mtp, "hc_mult": r.int("hc_mult", default=1),
-            "weight_formats": _deepseek_formats(r, routed), "notes": tuple(notes)}
+        notes.append(
+            "expert_dtype absent: routed experts taken as FP4 (MXFP4), as the V4 "
+            "technical report states for released V4 checkpoints."
+        )
+    return {
+        "layers": layers,
+        "mtp": mtp,
+        "hc_mult": r.int("hc_mult", default=1),
+        "weight_formats": _deepseek_formats(r, routed),
+        "notes": tuple(notes),
+    }
 
 
 BUILDERS: dict[str, Callable[[_Reader], dict[str, Any]]] = {
     "deepseek_v3": _build_deepseek_v3,
     "deepseek_v32": _build_deepseek_v3,
     "deepseek_v4": _build_deepseek_v4,
-    **{t: _build_gqa for t in ("llama", "mistral", "qwen2", "qwen3", "mixtral", "qwen2_moe",
-                               "qwen3_moe")},
+    **{
+        t: _build_gqa
+        for t in ("llama", "mistral", "qwen2", "qwen3", "mixtral", "qwen2_moe", "qwen3_moe")
+    },
 }
 
 
-def spec_from_hf_config(cfg: Any, *, name: str | None = None, where: str = "config.json") -> ModelSpec:
+def spec_from_hf_config(
+    cfg: Any, *, name: str | None = None, where: str = "config.json"
+) -> ModelSpec:
     """A ModelSpec from the fields of a Hugging Face config.json (already parsed)."""
     if not isinstance(cfg, dict):
         raise ConfigError("config.json must be a JSON object", where=where)

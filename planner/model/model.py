@@ -58,7 +58,8 @@ class Model:
                 self._kinds[layer.attention] = make_attention(layer.attention)
         # Distinct attention kinds with the number of layers using each.
         self._attention_groups: list[tuple[AttentionKind, int]] = [
-            (self._kinds[a], n) for a, n in Counter(l.attention for l in spec.layers).items()
+            (self._kinds[a], n)
+            for a, n in Counter(layer.attention for layer in spec.layers).items()
         ]
 
     # ------------------------------------------------------------------ identity
@@ -198,13 +199,13 @@ class Model:
     @property
     def total_params(self) -> int:
         """Parameters of the main model (MTP modules excluded, as in published counts)."""
-        return sum(l.params for k, l in self.weight_breakdown.items() if k != "mtp")
+        return sum(w.params for k, w in self.weight_breakdown.items() if k != "mtp")
 
     @property
     def active_params(self) -> int:
         """Parameters used per token by the main model, embedding and head included."""
         lines = self.weight_breakdown
-        active = sum(l.active_params for k, l in lines.items() if k != "mtp")
+        active = sum(w.active_params for k, w in lines.items() if k != "mtp")
         return active + lines["embedding"].params
 
     # ------------------------------------------------------------------ FLOPs
@@ -244,7 +245,9 @@ class Model:
             add(component, value)
         return {k: _scalar_or_array(v, context_tokens) for k, v in parts.items()}
 
-    def flops_per_token(self, context_tokens: ArrayLike, query_tokens: int = 1) -> float | FloatArray:
+    def flops_per_token(
+        self, context_tokens: ArrayLike, query_tokens: int = 1
+    ) -> float | FloatArray:
         """Total FLOPs per query token (see flops_breakdown)."""
         parts = self.flops_breakdown(context_tokens, query_tokens).values()
         total = np.sum([np.asarray(p, dtype=np.float64) for p in parts], axis=0)

@@ -16,19 +16,23 @@ def compare_models(models: list[Model], context_tokens: int) -> dict[str, Any]:
     """The JSON-ready comparison; ratios are relative to the first model."""
     rows = []
     for model in models:
-        rows.append({
-            "name": model.name,
-            "kv_bytes_per_sequence": int(round(model.kv_bytes(context_tokens))),
-            "state_bytes_per_sequence": int(round(model.state_bytes())),
-            "decode_flops_per_token": float(model.decode_flops_per_token(context_tokens)),
-            "weight_bytes": int(round(model.weight_bytes)),
-            "max_context_tokens": model.max_context_tokens,
-            "beyond_max_context": context_tokens > model.max_context_tokens,
-        })
+        rows.append(
+            {
+                "name": model.name,
+                "kv_bytes_per_sequence": round(model.kv_bytes(context_tokens)),
+                "state_bytes_per_sequence": round(model.state_bytes()),
+                "decode_flops_per_token": float(model.decode_flops_per_token(context_tokens)),
+                "weight_bytes": round(model.weight_bytes),
+                "max_context_tokens": model.max_context_tokens,
+                "beyond_max_context": context_tokens > model.max_context_tokens,
+            }
+        )
     first = rows[0]
     first_cache = first["kv_bytes_per_sequence"] + first["state_bytes_per_sequence"]
     for row in rows:
         cache = row["kv_bytes_per_sequence"] + row["state_bytes_per_sequence"]
         row["kv_ratio_vs_first"] = cache / first_cache if first_cache else float("nan")
-        row["flops_ratio_vs_first"] = row["decode_flops_per_token"] / first["decode_flops_per_token"]
+        row["flops_ratio_vs_first"] = (
+            row["decode_flops_per_token"] / first["decode_flops_per_token"]
+        )
     return {"context_tokens": context_tokens, "ratio_basis": RATIO_BASIS, "models": rows}

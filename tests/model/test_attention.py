@@ -85,8 +85,9 @@ def test_gqa_prefill_flops_is_causal_triangle():
 
 
 def test_gqa_sliding_window_caps_cache_and_flops():
-    kind = make_attention(GQASpec(num_heads=8, num_kv_heads=8, head_dim=64,
-                                  sliding_window_tokens=100))
+    kind = make_attention(
+        GQASpec(num_heads=8, num_kv_heads=8, head_dim=64, sliding_window_tokens=100)
+    )
     # Per token: 2 x 8 heads x 64 x 2 B = 2,048 B; capped at 100 tokens.
     assert kind.kv_bytes(50) == 50 * 2048
     assert kind.kv_bytes(5000) == 100 * 2048
@@ -94,8 +95,14 @@ def test_gqa_sliding_window_caps_cache_and_flops():
 
 
 def test_mla_absorbed_vs_naive_flops():
-    spec = MLASpec(num_heads=128, q_lora_rank=1536, kv_lora_rank=512, qk_nope_head_dim=128,
-                   qk_rope_head_dim=64, v_head_dim=128)
+    spec = MLASpec(
+        num_heads=128,
+        q_lora_rank=1536,
+        kv_lora_rank=512,
+        qk_nope_head_dim=128,
+        qk_rope_head_dim=64,
+        v_head_dim=128,
+    )
     kind = make_attention(spec)
     # Absorbed decode at L = 1000: per head and token 2 x (512 + 64) + 2 x 512 = 2,176 FLOPs.
     assert kind.attn_flops(1, 1000) == 128 * 2176 * 1000
@@ -108,9 +115,17 @@ def test_mla_absorbed_vs_naive_flops():
 
 
 def test_dsa_flops_at_1m():
-    spec = DSASpec(num_heads=128, q_lora_rank=1536, kv_lora_rank=512, qk_nope_head_dim=128,
-                   qk_rope_head_dim=64, v_head_dim=128, index_n_heads=64, index_head_dim=128,
-                   index_topk=2048)
+    spec = DSASpec(
+        num_heads=128,
+        q_lora_rank=1536,
+        kv_lora_rank=512,
+        qk_nope_head_dim=128,
+        qk_rope_head_dim=64,
+        v_head_dim=128,
+        index_n_heads=64,
+        index_head_dim=128,
+        index_topk=2048,
+    )
     kind = make_attention(spec)
     # Main attention over the top 2,048 tokens: 128 heads x 2,176 x 2,048 = 570,425,344.
     assert kind.attn_flops(1, ONE_M) == 570_425_344
@@ -124,18 +139,34 @@ def test_dsa_flops_at_1m():
 
 
 def _v4(kind: str, ratio: int, **extra: object) -> CompressedAttention:
-    spec = CompressedSpec(kind=kind, num_heads=128, head_dim=512, qk_rope_head_dim=64,
-                          q_lora_rank=1536, o_lora_rank=1024, o_groups=16,
-                          compress_ratio=ratio, sliding_window_tokens=128, entry_pad_bytes=1,
-                          **extra)
+    spec = CompressedSpec(
+        kind=kind,
+        num_heads=128,
+        head_dim=512,
+        qk_rope_head_dim=64,
+        q_lora_rank=1536,
+        o_lora_rank=1024,
+        o_groups=16,
+        compress_ratio=ratio,
+        sliding_window_tokens=128,
+        entry_pad_bytes=1,
+        **extra,
+    )
     attention = make_attention(spec)
     assert isinstance(attention, CompressedAttention)
     return attention
 
 
 def test_csa_decode_flops_and_read_bytes():
-    csa = _v4("csa", 4, compressor_overlap=2, index_n_heads=64, index_head_dim=128,
-              index_topk=1024, index_key_format="mxfp4")
+    csa = _v4(
+        "csa",
+        4,
+        compressor_overlap=2,
+        index_n_heads=64,
+        index_head_dim=128,
+        index_topk=1024,
+        index_key_format="mxfp4",
+    )
     # L = 1,000: 250 compressed entries (< top-k 1,024) + 128 window tokens = 378 attended;
     # each costs 128 heads x 2 x (512 + 512) FLOPs.
     assert csa.attn_flops(1, 1000) == 378 * 128 * 2048

@@ -8,8 +8,14 @@ import yaml
 from planner.errors import ConfigError, UnknownNameError
 from planner.model.catalog import CATALOG_DIR, catalog_names, load_spec, spec_from_document
 
-REQUIRED_MODELS = {"deepseek-v3", "deepseek-v3.2", "deepseek-v4-pro", "deepseek-v4-flash",
-                   "llama-3.1-70b", "qwen3-235b-a22b"}
+REQUIRED_MODELS = {
+    "deepseek-v3",
+    "deepseek-v3.2",
+    "deepseek-v4-pro",
+    "deepseek-v4-flash",
+    "llama-3.1-70b",
+    "qwen3-235b-a22b",
+}
 
 
 def _raw(name: str) -> dict:
@@ -17,7 +23,7 @@ def _raw(name: str) -> dict:
 
 
 def test_catalog_has_required_models():
-    assert REQUIRED_MODELS <= set(catalog_names())
+    assert set(catalog_names()) >= REQUIRED_MODELS
 
 
 @pytest.mark.parametrize("name", sorted(REQUIRED_MODELS))

@@ -13,8 +13,14 @@ from planner.model.hf_import import spec_from_hf_config, spec_from_hf_file
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "hf_configs"
 # Fields that describe provenance, not architecture.
-PROVENANCE = {"name", "display_name", "sources", "notes", "reference_total_params",
-              "reference_active_params"}
+PROVENANCE = {
+    "name",
+    "display_name",
+    "sources",
+    "notes",
+    "reference_total_params",
+    "reference_active_params",
+}
 
 
 @pytest.mark.parametrize("name", catalog_names())
@@ -65,17 +71,33 @@ def test_architecture_fallback_and_mha_default():
 
 def test_mixtral_moe_and_mistral_window():
     # Mixtral-8x7B config.json: 8 local experts, 2 per token, expert width 14336.
-    mixtral = {"architectures": ["MixtralForCausalLM"], "model_type": "mixtral",
-               "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
-               "num_attention_heads": 32, "num_key_value_heads": 8, "num_local_experts": 8,
-               "num_experts_per_tok": 2, "vocab_size": 32000,
-               "max_position_embeddings": 32768, "sliding_window": None}
+    mixtral = {
+        "architectures": ["MixtralForCausalLM"],
+        "model_type": "mixtral",
+        "hidden_size": 4096,
+        "intermediate_size": 14336,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "num_local_experts": 8,
+        "num_experts_per_tok": 2,
+        "vocab_size": 32000,
+        "max_position_embeddings": 32768,
+        "sliding_window": None,
+    }
     spec = spec_from_hf_config(mixtral)
     ffn = spec.layers[0].ffn
     assert (ffn.num_routed_experts, ffn.experts_per_token, ffn.expert_intermediate_size) == (
-        8, 2, 14336)
-    mistral = {**mixtral, "model_type": "mistral", "architectures": ["MistralForCausalLM"],
-               "sliding_window": 4096}
+        8,
+        2,
+        14336,
+    )
+    mistral = {
+        **mixtral,
+        "model_type": "mistral",
+        "architectures": ["MistralForCausalLM"],
+        "sliding_window": 4096,
+    }
     del mistral["num_local_experts"], mistral["num_experts_per_tok"]
     spec = spec_from_hf_config(mistral)
     assert spec.layers[0].attention.sliding_window_tokens == 4096

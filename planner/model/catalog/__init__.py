@@ -57,7 +57,7 @@ class CatalogDocument(Frozen):
     reference_total_params: float | None = None
     reference_active_params: float | None = None
     sources: dict[str, str]
-    notes: list[str] = []
+    notes: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _names_resolve(self) -> CatalogDocument:
@@ -66,33 +66,48 @@ class CatalogDocument(Frozen):
             pairs.append(self.mtp.layer)
         for attention, ffn in pairs:
             if attention not in self.attention:
-                raise ValueError(f"layer uses unknown attention spec {attention!r}; "
-                                 f"defined: {', '.join(self.attention)}")
+                raise ValueError(
+                    f"layer uses unknown attention spec {attention!r}; "
+                    f"defined: {', '.join(self.attention)}"
+                )
             if ffn not in self.ffn:
-                raise ValueError(f"layer uses unknown ffn spec {ffn!r}; defined: {', '.join(self.ffn)}")
+                raise ValueError(
+                    f"layer uses unknown ffn spec {ffn!r}; defined: {', '.join(self.ffn)}"
+                )
         return self
 
     def layer_specs(self) -> tuple[LayerSpec, ...]:
         return tuple(
             LayerSpec(attention=self.attention[a], ffn=self.ffn[f])
-            for run in self.layers for _ in range(run.repeat) for a, f in run.pattern
+            for run in self.layers
+            for _ in range(run.repeat)
+            for a, f in run.pattern
         )
 
     def to_spec(self) -> ModelSpec:
         mtp = None
         if self.mtp is not None:
             a, f = self.mtp.layer
-            mtp = MTPSpec(num_modules=self.mtp.num_modules,
-                          layer=LayerSpec(attention=self.attention[a], ffn=self.ffn[f]))
+            mtp = MTPSpec(
+                num_modules=self.mtp.num_modules,
+                layer=LayerSpec(attention=self.attention[a], ffn=self.ffn[f]),
+            )
         return ModelSpec(
-            name=self.name, display_name=self.display_name, architecture=self.architecture,
-            hidden_size=self.hidden_size, vocab_size=self.vocab_size,
+            name=self.name,
+            display_name=self.display_name,
+            architecture=self.architecture,
+            hidden_size=self.hidden_size,
+            vocab_size=self.vocab_size,
             max_context_tokens=self.max_context_tokens,
-            tie_word_embeddings=self.tie_word_embeddings, hc_mult=self.hc_mult,
-            layers=self.layer_specs(), mtp=mtp, weight_formats=self.weight_formats,
+            tie_word_embeddings=self.tie_word_embeddings,
+            hc_mult=self.hc_mult,
+            layers=self.layer_specs(),
+            mtp=mtp,
+            weight_formats=self.weight_formats,
             reference_total_params=self.reference_total_params,
             reference_active_params=self.reference_active_params,
-            sources=self.sources, notes=tuple(self.notes),
+            sources=self.sources,
+            notes=tuple(self.notes),
         )
 
 
@@ -115,15 +130,20 @@ def check_sources(raw: dict[str, Any], where: str) -> None:
     paths = _field_paths(raw)
     for key in sources:
         if key not in paths:
-            raise ConfigError("source given for a field that does not exist",
-                              where=where, field=f"sources.{key}")
+            raise ConfigError(
+                "source given for a field that does not exist", where=where, field=f"sources.{key}"
+            )
     for key in raw:
         if key in UNSOURCED_FIELDS:
             continue
         covered = key in sources or any(s.startswith(f"{key}.") for s in sources)
         if not covered:
-            raise ConfigError("field has no source", where=where, field=key,
-                              expected=f"an entry '{key}' (or '{key}.<sub>') in sources")
+            raise ConfigError(
+                "field has no source",
+                where=where,
+                field=key,
+                expected=f"an entry '{key}' (or '{key}.<sub>') in sources",
+            )
 
 
 def spec_from_document(raw: Any, where: str) -> ModelSpec:
@@ -142,6 +162,10 @@ def load_spec(name: str) -> ModelSpec:
     """The ModelSpec of a catalog model, by name (e.g. 'deepseek-v4-pro')."""
     path = CATALOG_DIR / f"{name}.yaml"
     if not path.is_file():
-        raise UnknownNameError("unknown model", field="model", value=name,
-                               expected="one of " + ", ".join(catalog_names()))
+        raise UnknownNameError(
+            "unknown model",
+            field="model",
+            value=name,
+            expected="one of " + ", ".join(catalog_names()),
+        )
     return spec_from_document(read_document(path), str(path.name))
