@@ -35,7 +35,11 @@ console = Console() if sys.stdout.isatty() else Console(width=PIPED_CONSOLE_WIDT
 
 
 def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
+
+
+def _percent(ratio: float | None) -> str:
+    return "n/a" if ratio is None else f"{ratio:.1%}"
 
 
 def _tokens(text: str) -> int:
@@ -176,9 +180,9 @@ def cmd_compare(args: argparse.Namespace) -> None:
             name,
             format_bytes(r["kv_bytes_per_sequence"]),
             format_bytes(r["state_bytes_per_sequence"]),
-            f"{r['kv_ratio_vs_first']:.1%}",
+            _percent(r["kv_ratio_vs_first"]),
             f"{r['decode_flops_per_token'] / GFLOP:,.1f}",
-            f"{r['flops_ratio_vs_first']:.1%}",
+            _percent(r["flops_ratio_vs_first"]),
             format_bytes(r["weight_bytes"]),
         )
     console.print(table)

@@ -51,7 +51,10 @@ def parse_token_count(text: str | int, *, field: str = "context") -> int:
                 expected="an integer with optional K/M/G suffix, e.g. 128K or 1M",
             )
         number, suffix = match.groups()
-        scaled = float(number) * TOKEN_SUFFIX_MULTIPLIERS[suffix.upper()]
+        multiplier = TOKEN_SUFFIX_MULTIPLIERS[suffix.upper()]
+        if "." not in number:  # integers stay exact, however large
+            return int(number) * multiplier
+        scaled = float(number) * multiplier
         if scaled != int(scaled):
             raise KvplanError(
                 "token count is not a whole number",

@@ -34,3 +34,8 @@ def test_format_round_trip():
     assert format_tokens(163_840) == "160K"
     assert format_tokens(1000) == "1000"
     assert format_bytes(1536) == "1.50 KiB"
+
+
+def test_large_integer_counts_are_exact():
+    # 2^53 + 1 is not representable as a float; the integer path must not round it.
+    assert parse_token_count("9007199254740993") == 9_007_199_254_740_993

@@ -66,7 +66,9 @@ class _Reader:
         )
 
     def int(self, field: str, default: int | None = None, minimum: int = 1) -> int:
-        value = self.cfg.get(field, default)
+        value = self.cfg.get(field)
+        if value is None:  # absent or null: Hugging Face falls back to the default
+            value = default
         if value is None:
             raise self._missing(field)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:

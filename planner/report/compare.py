@@ -31,8 +31,10 @@ def compare_models(models: list[Model], context_tokens: int) -> dict[str, Any]:
     first_cache = first["kv_bytes_per_sequence"] + first["state_bytes_per_sequence"]
     for row in rows:
         cache = row["kv_bytes_per_sequence"] + row["state_bytes_per_sequence"]
-        row["kv_ratio_vs_first"] = cache / first_cache if first_cache else float("nan")
+        # None (JSON null) when the first model holds nothing to compare against (L = 0).
+        row["kv_ratio_vs_first"] = cache / first_cache if first_cache else None
+        first_flops = first["decode_flops_per_token"]
         row["flops_ratio_vs_first"] = (
-            row["decode_flops_per_token"] / first["decode_flops_per_token"]
+            row["decode_flops_per_token"] / first_flops if first_flops else None
         )
     return {"context_tokens": context_tokens, "ratio_basis": RATIO_BASIS, "models": rows}

@@ -116,3 +116,10 @@ def test_malformed_json_file(tmp_path):
     path.write_text("{not json")
     with pytest.raises(ConfigError, match="not valid JSON"):
         spec_from_hf_file(path)
+
+
+def test_null_field_falls_back_to_hf_default():
+    # "head_dim": null means "hidden_size / num_attention_heads" in transformers.
+    cfg = _llama()
+    cfg["head_dim"] = None
+    assert spec_from_hf_config(cfg).layers[0].attention.head_dim == 8192 // 64
