@@ -12,18 +12,26 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from planner.errors import KvplanError
+from planner.errors import ConfigError, KvplanError
+from planner.hardware import gpu_names, load_gpu
 from planner.model.catalog import catalog_names, load_spec
 from planner.model.hf_import import spec_from_hf_file
 from planner.model.model import Model
 from planner.model.resolve import resolve_model
 from planner.model.transform import with_model_kv_dtype
+from planner.plan.deployed import Deployed
+from planner.plan.frontier import frontier, log_spaced_contexts
 from planner.report.compare import compare_models
 from planner.report.model_summary import model_summary
-from planner.units import format_bytes, format_tokens, parse_token_count
+from planner.report.plan_report import plan_report, traffic_report
+from planner.schema import Deployment
+from planner.units import GIB_BYTES, format_bytes, format_tokens, parse_token_count
+from planner.validation import read_document, validate
 
 EXIT_USER_ERROR = 2
 KV_DTYPE_CHOICES = ("bf16", "fp8")
@@ -191,6 +199,183 @@ def cmd_compare(args: argparse.Namespace) -> None:
     console.print(f"[dim]{result['ratio_basis']}[/dim]")
 
 
+# --------------------------------------------------------------------------- plan
+def _deployment(args: argparse.Namespace) -> Deployment:
+    base: dict[str, Any] = {}
+    if args.deployment:
+        base = read_document(args.deployment) or {}
+        if not isinstance(base, dict):
+            raise ConfigError("a deployment file must be a mapping", where=args.deployment)
+    flags = {
+        "gpus_per_replica": args.gpus,
+        "tensor_parallel": args.tp,
+        "expert_parallel": args.ep,
+        "kv_dtype": args.kv_dtype,
+        "mtp": True if args.mtp else None,
+    }
+    merged = {**base, **{k: v for k, v in flags.items() if v is not None}}
+    return validate(Deployment, merged, args.deployment or "command line")
+
+
+def cmd_gpu_list(args: argparse.Namespace) -> None:
+    rows = []
+    for name in gpu_names():
+        p = load_gpu(name).profile
+        rows.append(
+            {
+                "name": name,
+                "display_name": p.display_name,
+                "hbm_gib": p.hbm_gib,
+                "hbm_bandwidth_tb_per_s": p.hbm_bandwidth_tb_per_s,
+                "peak_tflop_per_s": {
+                    k: v.peak_tflop_per_s for k, v in p.compute.items() if v.native
+                },
+                "usd_per_gpu_hour": p.price.default_usd_per_gpu_hour,
+            }
+        )
+    if args.json:
+        _print_json({"gpus": rows})
+        return
+    table = Table(title="GPU profiles (dense peaks)")
+    for col in ("name", "HBM", "bandwidth", "peak TFLOP/s (native)", "price"):
+        table.add_column(col)
+    for r in rows:
+        peaks = ", ".join(f"{k} {v:,.0f}" for k, v in r["peak_tflop_per_s"].items())
+        table.add_row(
+            r["name"],
+            f"{r['hbm_gib']:.1f} GiB",
+            f"{r['hbm_bandwidth_tb_per_s']} TB/s",
+            peaks,
+            f"${r['usd_per_gpu_hour']:.2f}/GPU-hour",
+        )
+    console.print(table)
+
+
+def _render_plan(report: dict[str, Any]) -> None:
+    mem = report["memory_per_gpu"]
+    title = (
+        f"{report['model']} on {report['gpus_per_replica']} x {report['gpu']} "
+        f"(TP {report['tensor_parallel']}, EP {report['expert_parallel']}, "
+        f"attention DP {report['attention_data_parallel']})"
+    )
+    table = Table(title=title)
+    table.add_column("memory per GPU")
+    table.add_column("GiB", justify="right")
+    for key in (
+        "weights_bytes",
+        "kv_bytes",
+        "activation_bytes",
+        "reserved_bytes",
+        "free_bytes",
+        "total_bytes",
+    ):
+        table.add_row(key.removesuffix("_bytes"), f"{mem[key] / GIB_BYTES:,.2f}")
+    console.print(table)
+    dec, pre, cost = report["decode"], report["prefill"], report["cost"]
+    console.print(
+        f"fits: {'yes' if report['fits'] else 'NO'}; max concurrent sequences at "
+        f"{dec['context_tokens']:,} tokens: {report['max_concurrent_sequences']:,}"
+    )
+    console.print(
+        f"decode batch {dec['batch']}: step {dec['step_time_s'] * 1e3:,.2f} ms "
+        f"({dec['bound']}-bound), TPOT {dec['tpot_s'] * 1e3:,.2f} ms, "
+        f"{dec['tokens_per_s']:,.0f} tokens/s per replica "
+        f"({dec['tokens_per_s_per_gpu']:,.0f} per GPU)"
+    )
+    console.print(
+        f"prefill: {pre['tokens_per_s']:,.0f} tokens/s per replica, "
+        f"TTFT {pre['ttft_s']:,.3f} s for a {dec['context_tokens']:,}-token prompt"
+    )
+    console.print(
+        f"cost at ${cost['usd_per_gpu_hour']:.2f}/GPU-hour: "
+        f"${_usd(cost['usd_per_million_input_tokens'])}/M input, "
+        f"${_usd(cost['usd_per_million_output_tokens'])}/M output, "
+        f"${_usd(cost['usd_per_million_cached_input_tokens'])}/M cached input; "
+        f"${cost['usd_per_replica_month']:,.0f} per replica-month"
+    )
+    traffic = report.get("traffic")
+    if traffic:
+        console.print(
+            f"traffic {traffic['requests_per_s']:g} req/s ({traffic['mean_input_tokens']:,} in / "
+            f"{traffic['mean_output_tokens']:,} out, TPOT SLO {traffic['tpot_slo_s'] * 1e3:g} ms): "
+            f"{traffic['replicas']} replicas = {traffic['gpus_total']} GPUs, "
+            f"${traffic['usd_per_month']:,.0f}/month "
+            f"(range ${traffic['usd_per_month_range'][0]:,.0f}-"
+            f"${traffic['usd_per_month_range'][1]:,.0f})"
+        )
+        for api in traffic["api_list_prices"]:
+            bill = api["usd_per_month"]
+            shown = "n/a (price incomplete)" if bill is None else f"${bill:,.0f}/month"
+            console.print(f"  API list price ({escape(api['label'])}): {shown}")
+
+
+def _usd(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.4f}"
+
+
+def cmd_plan(args: argparse.Namespace) -> None:
+    deployed = Deployed.build(resolve_model(args.model), load_gpu(args.gpu), _deployment(args))
+    report = plan_report(deployed, args.context, args.batch, args.output_tokens)
+    if args.rate is not None:
+        report["traffic"] = traffic_report(
+            deployed,
+            args.rate,
+            args.input_tokens or args.context,
+            args.output_tokens,
+            args.tpot_slo_ms / 1e3,
+        )
+    _print_json(report) if args.json else _render_plan(report)
+
+
+def cmd_frontier(args: argparse.Namespace) -> None:
+    if args.contexts:
+        contexts = np.array(sorted({_tokens(c) for c in args.contexts.split(",")}))
+    else:
+        contexts = log_spaced_contexts(args.min_context, args.max_context, args.points)
+    deployment = _deployment(args)
+    curves = frontier(
+        [resolve_model(m) for m in args.model],
+        [load_gpu(g) for g in args.gpu],
+        deployment,
+        contexts,
+    )
+    data = {
+        "gpus_per_replica": deployment.gpus_per_replica,
+        "context_tokens": contexts.tolist(),
+        "curves": [
+            {
+                "model": c.model,
+                "gpu": c.gpu,
+                "fits": c.fits,
+                "reason": c.reason,
+                "max_concurrent_sequences": c.max_concurrent_sequences.tolist(),
+            }
+            for c in curves
+        ],
+    }
+    if args.json:
+        _print_json(data)
+        return
+    table = Table(
+        title=f"max concurrent sequences per replica of {deployment.gpus_per_replica} GPUs"
+    )
+    table.add_column("context (tokens)", justify="right")
+    for c in curves:
+        table.add_column(f"{c.model}\n{c.gpu}", justify="right")
+    for i, ctx in enumerate(contexts):
+        table.add_row(
+            f"{format_tokens(int(ctx))}",
+            *[
+                f"{int(c.max_concurrent_sequences[i]):,}" if c.fits else "does not fit"
+                for c in curves
+            ],
+        )
+    console.print(table)
+    for c in curves:
+        if not c.fits:
+            console.print(f"{c.model} on {c.gpu}: {c.reason}")
+
+
 # --------------------------------------------------------------------------- parser
 def _add_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -204,6 +389,17 @@ def _add_kv_dtype(p: argparse.ArgumentParser) -> None:
         help="store the main attention cache in this dtype (default: the model's "
         "reference serving stack)",
     )
+
+
+def _add_deployment_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--gpus", type=int, default=None, help="GPUs per replica (default 8)")
+    p.add_argument("--tp", type=int, default=None, help="attention tensor parallel size")
+    p.add_argument("--ep", type=int, default=None, help="expert parallel size")
+    p.add_argument("--mtp", action="store_true", help="MTP speculative decoding on")
+    p.add_argument(
+        "--deployment", default=None, help="YAML file with Deployment fields (flags override it)"
+    )
+    _add_kv_dtype(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -229,6 +425,58 @@ def build_parser() -> argparse.ArgumentParser:
     _add_kv_dtype(p)
     _add_json(p)
     p.set_defaults(func=cmd_model_import)
+
+    p = sub.add_parser("gpu", help="GPU profiles")
+    gpu_sub = p.add_subparsers(dest="gpu_command", required=True)
+    p = gpu_sub.add_parser("list", help="list GPU profiles")
+    _add_json(p)
+    p.set_defaults(func=cmd_gpu_list)
+
+    p = sub.add_parser("plan", help="memory, concurrency, speed and cost of one replica")
+    p.add_argument("--model", required=True, help="catalog name or config.json path")
+    p.add_argument("--gpu", required=True, help="GPU profile name (kvplan gpu list)")
+    _add_deployment_flags(p)
+    p.add_argument("--context", type=_tokens, required=True, help="context length in tokens")
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="decode batch (default: as many sequences as fit, up to max_num_seqs)",
+    )
+    p.add_argument(
+        "--output-tokens",
+        type=int,
+        default=1024,
+        help="mean output tokens per request (default 1024)",
+    )
+    p.add_argument(
+        "--rate", type=float, default=None, help="size replicas for this many requests per second"
+    )
+    p.add_argument(
+        "--input-tokens",
+        type=_tokens,
+        default=None,
+        help="mean prompt tokens for --rate (default: --context)",
+    )
+    p.add_argument(
+        "--tpot-slo-ms",
+        type=float,
+        default=50.0,
+        help="time-per-output-token SLO for --rate (default 50 ms)",
+    )
+    _add_json(p)
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("frontier", help="max concurrent sequences vs context")
+    p.add_argument("--model", nargs="+", required=True, help="one or more models")
+    p.add_argument("--gpu", nargs="+", required=True, help="one or more GPU profiles")
+    _add_deployment_flags(p)
+    p.add_argument("--contexts", default=None, help="comma-separated contexts, e.g. 8K,128K,1M")
+    p.add_argument("--min-context", type=_tokens, default=1024)
+    p.add_argument("--max-context", type=_tokens, default=2**20)
+    p.add_argument("--points", type=int, default=11, help="log-spaced points (default 11)")
+    _add_json(p)
+    p.set_defaults(func=cmd_frontier)
 
     p = sub.add_parser("compare", help="KV, FLOPs and weights of models at one context")
     p.add_argument("models", nargs="+", help="catalog names or config.json paths")

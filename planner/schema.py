@@ -219,3 +219,148 @@ class ModelSpec(Frozen):
     reference_active_params: float | None = None
     sources: dict[str, str] = Field(default_factory=dict)
     notes: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- hardware
+class ComputeSpec(Frozen):
+    """Dense (not 'with sparsity') tensor-core peak for one math dtype."""
+
+    native: bool = Field(description="false: the GPU has no tensor-core path for this dtype")
+    peak_tflop_per_s: float | None = Field(None, gt=0, description="dense peak, 10^12 FLOP/s")
+
+    @model_validator(mode="after")
+    def _native_has_peak(self) -> ComputeSpec:
+        if self.native and self.peak_tflop_per_s is None:
+            raise ValueError("a native dtype needs peak_tflop_per_s")
+        return self
+
+
+class PriceSpec(Frozen):
+    default_usd_per_gpu_hour: float = Field(gt=0)
+    low_usd_per_gpu_hour: float = Field(gt=0)
+    high_usd_per_gpu_hour: float = Field(gt=0)
+    as_of: str = Field(description="when the estimate was made, e.g. '2026-11'")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PriceSpec:
+        if (
+            not self.low_usd_per_gpu_hour
+            <= self.default_usd_per_gpu_hour
+            <= self.high_usd_per_gpu_hour
+        ):
+            raise ValueError("expected low <= default <= high price")
+        return self
+
+
+class EfficiencySpec(Frozen):
+    """Achievable fractions of peak for large operators, and the fixed cost of a kernel.
+
+    An operator takes kernel_overhead + max(FLOPs / (peak x flops_fraction),
+    bytes / (bandwidth x bandwidth_fraction)): small operators are dominated by the fixed
+    part, large ones approach the fractions.
+    """
+
+    bandwidth_fraction: float = Field(gt=0, le=1)
+    flops_fraction: float = Field(gt=0, le=1)
+    kernel_overhead_us: float = Field(ge=0, description="fixed time per kernel, CUDA graphs on")
+    kernel_overhead_no_graphs_us: float = Field(ge=0, description="fixed time per kernel, eager")
+    interconnect_fraction: float = Field(gt=0, le=1)
+    collective_latency_us: float = Field(ge=0, description="fixed time per collective op")
+
+
+class InterconnectSpec(Frozen):
+    name: str
+    bandwidth_gb_per_s: float = Field(
+        gt=0, description="scale-up bandwidth per GPU, both directions together (vendor style)"
+    )
+
+
+class HardwareProfile(Frozen):
+    name: str
+    display_name: str
+    vendor: str
+    hbm_gib: float = Field(gt=0, description="device memory in GiB (2^30 bytes), as reported")
+    hbm_bandwidth_tb_per_s: float = Field(gt=0, description="10^12 bytes/s")
+    compute: dict[Literal["bf16", "fp16", "fp8", "fp4", "int8"], ComputeSpec]
+    interconnect: InterconnectSpec
+    power_watts: float = Field(gt=0)
+    price: PriceSpec
+    efficiency: EfficiencySpec
+    devices_per_package: int = Field(1, ge=1, description="dies seen as separate devices")
+    sources: dict[str, str]
+    notes: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _bf16_native(self) -> HardwareProfile:
+        bf16 = self.compute.get("bf16")
+        if bf16 is None or not bf16.native:
+            raise ValueError("compute.bf16 must be present and native (the fallback dtype)")
+        return self
+
+
+# --------------------------------------------------------------------------- deployment
+class Deployment(Frozen):
+    """How one replica is laid out and run."""
+
+    gpus_per_replica: PositiveInt = Field(8, description="GPUs serving one model copy")
+    tensor_parallel: PositiveInt | None = Field(
+        None,
+        description="attention tensor-parallel size (default: gpus_per_replica); "
+        "gpus_per_replica / tensor_parallel is the data-parallel attention size",
+    )
+    expert_parallel: PositiveInt | None = Field(
+        None, description="expert-parallel size (default: gpus_per_replica)"
+    )
+    weight_formats: dict[str, FormatName] = Field(
+        default_factory=dict, description="override the model's format per weight group"
+    )
+    kv_dtype: Literal["bf16", "fp8"] | None = Field(
+        None, description="main KV cache dtype; None = the model's reference stack"
+    )
+    kv_block_tokens: PositiveInt = Field(64, description="paged-KV block size in tokens")
+    gpu_memory_utilization: float = Field(
+        0.90, gt=0, le=1, description="share of HBM the engine may use (vLLM semantics)"
+    )
+    runtime_reserve_gib: float = Field(
+        2.0, ge=0, description="CUDA graphs, workspaces and communication buffers per GPU"
+    )
+    max_batched_tokens: PositiveInt = Field(8192, description="token budget of one step")
+    max_num_seqs: PositiveInt = Field(256, description="most sequences in one batch")
+    cuda_graphs: bool = True
+    step_overhead_ms: float = Field(
+        1.0, ge=0, description="scheduler, sampling and host work per step"
+    )
+    mtp: bool = Field(False, description="MTP speculative decoding (one draft token per step)")
+    mtp_acceptance_rate: float = Field(0.85, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _parallel_sizes_divide(self) -> Deployment:
+        for field in ("tensor_parallel", "expert_parallel"):
+            size = getattr(self, field)
+            if size is not None and self.gpus_per_replica % size:
+                raise ValueError(
+                    f"{field} ({size}) must divide gpus_per_replica ({self.gpus_per_replica})"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _known_weight_groups(self) -> Deployment:
+        unknown = set(self.weight_formats) - set(WeightFormats.model_fields)
+        if unknown:
+            raise ValueError(
+                f"unknown weight group(s) {sorted(unknown)} in weight_formats; expected "
+                + ", ".join(WeightFormats.model_fields)
+            )
+        return self
+
+    @property
+    def tp(self) -> int:
+        return self.tensor_parallel or self.gpus_per_replica
+
+    @property
+    def ep(self) -> int:
+        return self.expert_parallel or self.gpus_per_replica
+
+    @property
+    def attention_dp(self) -> int:
+        return self.gpus_per_replica // self.tp

@@ -42,6 +42,45 @@ def config_error_from(err: ValidationError, where: str) -> ConfigError:
     return ConfigError(message, where=where, field=field, value=value)
 
 
+# Fields of a data file that are labels, not facts needing a source.
+UNSOURCED_FIELDS = {"name", "display_name", "sources", "notes"}
+
+
+def _field_paths(raw: dict[str, Any]) -> set[str]:
+    """Dotted paths of every field in the raw document (two levels deep for spec maps)."""
+    paths: set[str] = set()
+    for key, value in raw.items():
+        paths.add(key)
+        if isinstance(value, dict):
+            for sub, subvalue in value.items():
+                paths.add(f"{key}.{sub}")
+                if isinstance(subvalue, dict):
+                    paths.update(f"{key}.{sub}.{leaf}" for leaf in subvalue)
+    return paths
+
+
+def check_sources(raw: dict[str, Any], where: str) -> None:
+    """Every sources key names a field; every field is covered by a source."""
+    sources = raw.get("sources") or {}
+    paths = _field_paths(raw)
+    for key in sources:
+        if key not in paths:
+            raise ConfigError(
+                "source given for a field that does not exist", where=where, field=f"sources.{key}"
+            )
+    for key in raw:
+        if key in UNSOURCED_FIELDS:
+            continue
+        covered = key in sources or any(s.startswith(f"{key}.") for s in sources)
+        if not covered:
+            raise ConfigError(
+                "field has no source",
+                where=where,
+                field=key,
+                expected=f"an entry '{key}' (or '{key}.<sub>') in sources",
+            )
+
+
 def validate(model: type[ModelT], data: Any, where: str) -> ModelT:
     try:
         return model.model_validate(data)

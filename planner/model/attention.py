@@ -26,6 +26,7 @@ Formulas:
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -53,6 +54,9 @@ class Matrix:
     count: int = 1
     active: int | None = None  # how many of the ``count`` run per token (MoE); None = all
     fmt: str | None = None  # storage format fixed by the architecture, overriding the group
+    # True for matrices every tensor-parallel rank keeps whole (vLLM ReplicatedLinear): the
+    # shared latent / single-KV-head projections of MLA and V4, and small selector weights.
+    replicated: bool = False
 
     @property
     def params(self) -> int:
@@ -111,6 +115,15 @@ class AttentionKind(ABC):
         """Cache entries (rows of the paged cache) a sequence of L tokens holds."""
         return _as_context(context_tokens)
 
+    def index_read_bytes(self, context_tokens: ArrayLike) -> FloatArray:
+        """The part of read_bytes() that the indexer reads (its key cache)."""
+        return np.zeros(np.shape(context_tokens), dtype=np.float64)
+
+    def kv_shard_fraction(self, tensor_parallel: int) -> float:
+        """Share of a sequence's cache one tensor-parallel rank holds. MLA and V4 cache one
+        vector per token shared by all heads, so every rank keeps all of it (1.0)."""
+        return 1.0
+
 
 # --------------------------------------------------------------------------- GQA
 class GQA(AttentionKind):
@@ -134,6 +147,11 @@ class GQA(AttentionKind):
 
     def kv_bytes(self, context_tokens: ArrayLike) -> FloatArray:
         return self.cache_entries(context_tokens) * self._token_bytes
+
+    def kv_shard_fraction(self, tensor_parallel: int) -> float:
+        # KV heads split across ranks; with more ranks than KV heads each keeps one head.
+        kv_heads = self.spec.num_kv_heads
+        return math.ceil(kv_heads / tensor_parallel) / kv_heads
 
     def read_bytes(self, context_tokens: ArrayLike) -> FloatArray:
         return self.kv_bytes(context_tokens)
@@ -211,12 +229,18 @@ class MLA(AttentionKind):
             query = [Matrix("attention", "wq", hidden_size, q_dim)]
         else:
             query = [
-                Matrix("attention", "wq_a", hidden_size, s.q_lora_rank),
+                Matrix("attention", "wq_a", hidden_size, s.q_lora_rank, replicated=True),
                 Matrix("attention", "wq_b", s.q_lora_rank, q_dim),
             ]
         return [
             *query,
-            Matrix("attention", "wkv_a", hidden_size, s.kv_lora_rank + s.qk_rope_head_dim),
+            Matrix(
+                "attention",
+                "wkv_a",
+                hidden_size,
+                s.kv_lora_rank + s.qk_rope_head_dim,
+                replicated=True,
+            ),
             # In absorbed decode wkv_b is applied as W_UK to the query and W_UV to the output:
             # the same multiply-adds as up-projecting the token once.
             Matrix(
@@ -250,6 +274,9 @@ class DSA(MLA):
     def kv_bytes(self, context_tokens: ArrayLike) -> FloatArray:
         return _as_context(context_tokens) * self.kv_bytes_per_token
 
+    def index_read_bytes(self, context_tokens: ArrayLike) -> FloatArray:
+        return _as_context(context_tokens) * self._index_key_bytes
+
     def read_bytes(self, context_tokens: ArrayLike) -> FloatArray:
         context = _as_context(context_tokens)
         selected = np.minimum(context, self.dsa.index_topk)
@@ -273,9 +300,16 @@ class DSA(MLA):
         return [
             *super().projections(hidden_size),
             Matrix("indexer", "indexer.wq_b", query_source, s.index_n_heads * s.index_head_dim),
-            Matrix("indexer", "indexer.wk", hidden_size, s.index_head_dim),
+            Matrix("indexer", "indexer.wk", hidden_size, s.index_head_dim, replicated=True),
             # weights_proj is kept in BF16 by the reference code (V3.2-Exp inference/model.py).
-            Matrix("indexer", "indexer.weights_proj", hidden_size, s.index_n_heads, fmt="bf16"),
+            Matrix(
+                "indexer",
+                "indexer.weights_proj",
+                hidden_size,
+                s.index_n_heads,
+                fmt="bf16",
+                replicated=True,
+            ),
         ]
 
 
@@ -351,6 +385,9 @@ class CompressedAttention(AttentionKind):
             tail += self._compressor_state_bytes(s.index_head_dim)
         return window + tail
 
+    def index_read_bytes(self, context_tokens: ArrayLike) -> FloatArray:
+        return self.cache_entries(context_tokens) * self._index_key_bytes
+
     def read_bytes(self, context_tokens: ArrayLike) -> FloatArray:
         s = self.spec
         context = _as_context(context_tokens)
@@ -381,9 +418,9 @@ class CompressedAttention(AttentionKind):
         s = self.spec
         h = hidden_size
         mats = [
-            Matrix("attention", "wq_a", h, s.q_lora_rank),
+            Matrix("attention", "wq_a", h, s.q_lora_rank, replicated=True),
             Matrix("attention", "wq_b", s.q_lora_rank, s.num_heads * s.head_dim),
-            Matrix("attention", "wkv", h, s.head_dim),
+            Matrix("attention", "wkv", h, s.head_dim, replicated=True),
             # Grouped low-rank output: o_groups blocks of (H*hd/G) x o_lora_rank ...
             Matrix(
                 "attention",
@@ -398,8 +435,8 @@ class CompressedAttention(AttentionKind):
         if self.ratio:
             width = s.compressor_overlap * s.head_dim
             mats += [
-                Matrix("compressor", "compressor.wkv", h, width),
-                Matrix("compressor", "compressor.wgate", h, width),
+                Matrix("compressor", "compressor.wkv", h, width, replicated=True),
+                Matrix("compressor", "compressor.wgate", h, width, replicated=True),
             ]
         if s.index_topk is not None and s.index_n_heads and s.index_head_dim:
             width = s.compressor_overlap * s.index_head_dim
@@ -407,9 +444,16 @@ class CompressedAttention(AttentionKind):
                 Matrix(
                     "indexer", "indexer.wq_b", s.q_lora_rank, s.index_n_heads * s.index_head_dim
                 ),
-                Matrix("indexer", "indexer.weights_proj", h, s.index_n_heads, fmt="bf16"),
-                Matrix("compressor", "indexer.compressor.wkv", h, width),
-                Matrix("compressor", "indexer.compressor.wgate", h, width),
+                Matrix(
+                    "indexer",
+                    "indexer.weights_proj",
+                    h,
+                    s.index_n_heads,
+                    fmt="bf16",
+                    replicated=True,
+                ),
+                Matrix("compressor", "indexer.compressor.wkv", h, width, replicated=True),
+                Matrix("compressor", "indexer.compressor.wgate", h, width, replicated=True),
             ]
         return mats
 

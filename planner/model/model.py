@@ -85,6 +85,11 @@ class Model:
             counts[kind.label] += n
         return dict(counts)
 
+    @property
+    def attention_groups(self) -> list[tuple[AttentionKind, int]]:
+        """Distinct attention kinds with the number of layers using each."""
+        return self._attention_groups
+
     # ------------------------------------------------------------------ KV cache
     def _sum_groups(self, fn_name: str, *args: object) -> FloatArray:
         total: FloatArray | float = 0.0
@@ -160,35 +165,58 @@ class Model:
         ]
         return one * mtp.num_modules
 
-    def _matrix_bytes(self, mat: Matrix) -> float:
+    def matrix_bytes(self, mat: Matrix) -> float:
+        """Stored bytes of a weight matrix (all ``count`` copies), scales included."""
         fmt_name = mat.fmt or getattr(self.spec.weight_formats, mat.group)
-        fmt = storage_format(fmt_name, field=mat.group)
+        fmt = storage_format(fmt_name, field=f"weight_formats.{mat.group}")
         return mat.count * fmt.tensor_bytes(mat.rows, mat.cols)
+
+    def math_dtype(self, mat: Matrix) -> str:
+        """Math dtype of a matrix's storage format (before GPU fallback)."""
+        fmt_name = mat.fmt or getattr(self.spec.weight_formats, mat.group)
+        return storage_format(fmt_name).math_dtype
+
+    @cached_property
+    def distinct_layers(self) -> list[tuple[LayerSpec, int]]:
+        """Distinct layers with how many times each occurs."""
+        return list(Counter(self.spec.layers).items())
+
+    def layer_matrices(self, layer: LayerSpec) -> list[Matrix]:
+        """Every weight matrix of one decoder layer (attention, FFN, mHC mixers)."""
+        return self._layer_matrices(layer) + self._hyper_connection_matrices() * 2
+
+    def attention_kind(self, attention: AttentionSpec) -> AttentionKind:
+        return self._kinds_for(attention)
+
+    @cached_property
+    def embedding_matrix(self) -> Matrix:
+        return Matrix("embedding", "embed_tokens", self.spec.vocab_size, self.spec.hidden_size)
+
+    @cached_property
+    def head_matrix(self) -> Matrix:
+        return Matrix("head", "lm_head", self.spec.hidden_size, self.spec.vocab_size)
+
+    def weight_entries(self, include_mtp: bool = True) -> list[tuple[str, Matrix]]:
+        """(component, matrix) for every stored weight; a tied head is not stored twice."""
+        entries = [("embedding", self.embedding_matrix)]
+        if not self.spec.tie_word_embeddings:
+            entries.append(("head", self.head_matrix))
+        entries += [(mat.group, mat) for mat in self._main_matrices]
+        if include_mtp:
+            entries += [("mtp", mat) for mat in self._mtp_matrices]
+        return entries
 
     @cached_property
     def weight_breakdown(self) -> dict[str, WeightLine]:
         """Parameters and stored bytes per component (MTP counted once, separately)."""
-        spec = self.spec
-        fmts = spec.weight_formats
-        h, v = spec.hidden_size, spec.vocab_size
         lines: dict[str, list[float]] = {}
-
-        def add(component: str, params: int, nbytes: float, active: int) -> None:
+        for component, mat in self.weight_entries():
             acc = lines.setdefault(component, [0, 0.0, 0])
-            acc[0] += params
-            acc[1] += nbytes
-            acc[2] += active
-
-        emb_bytes = storage_format(fmts.embedding).tensor_bytes(v, h)
-        add("embedding", v * h, emb_bytes, 0)  # a lookup: no per-token FLOPs
-        if spec.tie_word_embeddings:
-            add("head", 0, 0.0, v * h)
-        else:
-            add("head", v * h, storage_format(fmts.head).tensor_bytes(h, v), v * h)
-        for mat in self._main_matrices:
-            add(mat.group, mat.params, self._matrix_bytes(mat), mat.active_params)
-        for mat in self._mtp_matrices:
-            add("mtp", mat.params, self._matrix_bytes(mat), mat.active_params)
+            acc[0] += mat.params
+            acc[1] += self.matrix_bytes(mat)
+            acc[2] += 0 if component == "embedding" else mat.active_params  # a lookup
+        if self.spec.tie_word_embeddings:
+            lines["head"] = [0, 0.0, self.head_matrix.params]
         return {k: WeightLine(k, int(p), float(b), int(a)) for k, (p, b, a) in lines.items()}
 
     @property

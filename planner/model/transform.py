@@ -18,3 +18,11 @@ def with_model_kv_dtype(spec: ModelSpec, kv_dtype: str) -> ModelSpec:
     if mtp is not None:
         mtp = mtp.model_copy(update={"layer": convert(mtp.layer)})
     return spec.model_copy(update={"layers": layers, "mtp": mtp})
+
+
+def with_weight_formats(spec: ModelSpec, overrides: dict[str, str]) -> ModelSpec:
+    """The same model with some weight groups stored in other formats."""
+    if not overrides:
+        return spec
+    formats = spec.weight_formats.model_copy(update=overrides)
+    return spec.model_copy(update={"weight_formats": formats})

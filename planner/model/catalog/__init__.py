@@ -24,10 +24,9 @@ from planner.schema import (
     MTPSpec,
     WeightFormats,
 )
-from planner.validation import read_document, validate
+from planner.validation import check_sources, read_document, validate
 
 CATALOG_DIR = Path(__file__).parent
-UNSOURCED_FIELDS = {"name", "display_name", "sources", "notes"}
 
 
 class LayerRun(Frozen):
@@ -109,41 +108,6 @@ class CatalogDocument(Frozen):
             sources=self.sources,
             notes=tuple(self.notes),
         )
-
-
-def _field_paths(raw: dict[str, Any]) -> set[str]:
-    """Dotted paths of every field in the raw document (two levels deep for spec maps)."""
-    paths: set[str] = set()
-    for key, value in raw.items():
-        paths.add(key)
-        if isinstance(value, dict):
-            for sub, subvalue in value.items():
-                paths.add(f"{key}.{sub}")
-                if isinstance(subvalue, dict):
-                    paths.update(f"{key}.{sub}.{leaf}" for leaf in subvalue)
-    return paths
-
-
-def check_sources(raw: dict[str, Any], where: str) -> None:
-    """Every sources key names a field; every field is covered by a source."""
-    sources = raw.get("sources") or {}
-    paths = _field_paths(raw)
-    for key in sources:
-        if key not in paths:
-            raise ConfigError(
-                "source given for a field that does not exist", where=where, field=f"sources.{key}"
-            )
-    for key in raw:
-        if key in UNSOURCED_FIELDS:
-            continue
-        covered = key in sources or any(s.startswith(f"{key}.") for s in sources)
-        if not covered:
-            raise ConfigError(
-                "field has no source",
-                where=where,
-                field=key,
-                expected=f"an entry '{key}' (or '{key}.<sub>') in sources",
-            )
 
 
 def spec_from_document(raw: Any, where: str) -> ModelSpec:

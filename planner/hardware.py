@@ -1,0 +1,108 @@
+"""GPU profiles: one YAML per accelerator in ``hardware_profiles/``, validated on load.
+
+A user adds a GPU by adding one file. Each profile carries a ``sources`` map (checked like
+the model catalog: every field sourced, no source for a field that does not exist).
+Math on a dtype the GPU has no tensor-core path for falls back to the next wider native
+dtype: FP4 weights on Hopper run at FP8 speed, FP8 weights on Ampere at BF16 speed.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+
+from planner.errors import UnknownNameError
+from planner.schema import HardwareProfile
+from planner.validation import check_sources, read_document, validate
+
+PROFILE_DIR_ENV = "KVPLAN_HARDWARE_DIR"
+DEFAULT_PROFILE_DIR = Path(__file__).resolve().parent.parent / "hardware_profiles"
+TFLOP = 1e12
+TB = 1e12
+GB = 1e9
+GIB = 2**30
+
+# Where a non-native dtype's math runs instead (weights are up-converted).
+MATH_FALLBACK = {"fp4": "fp8", "fp8": "bf16", "int8": "bf16", "fp16": "bf16", "fp32": "bf16"}
+
+
+def profile_dir() -> Path:
+    return Path(os.environ.get(PROFILE_DIR_ENV, DEFAULT_PROFILE_DIR))
+
+
+class GPU:
+    """A validated profile with derived rates in SI units."""
+
+    def __init__(self, profile: HardwareProfile) -> None:
+        self.profile = profile
+        self.name = profile.name
+        self.hbm_bytes = profile.hbm_gib * GIB
+        self.hbm_bandwidth_bytes_per_s = profile.hbm_bandwidth_tb_per_s * TB
+        eff = profile.efficiency
+        self.achievable_bandwidth_bytes_per_s = (
+            self.hbm_bandwidth_bytes_per_s * eff.bandwidth_fraction
+        )
+        # Vendors quote scale-up bandwidth for both directions; a collective's send rate is
+        # one direction.
+        self.link_bytes_per_s_one_way = profile.interconnect.bandwidth_gb_per_s * GB / 2
+        self.achievable_link_bytes_per_s = self.link_bytes_per_s_one_way * eff.interconnect_fraction
+
+    def math_dtype(self, dtype: str) -> str:
+        """The dtype the tensor cores actually run for operands stored as ``dtype``."""
+        current = dtype
+        while True:
+            spec = self.profile.compute.get(current)  # type: ignore[call-overload]
+            if spec is not None and spec.native:
+                return current
+            current = MATH_FALLBACK.get(current, "bf16")
+
+    def peak_flop_per_s(self, dtype: str) -> float:
+        spec = self.profile.compute[self.math_dtype(dtype)]  # type: ignore[index]
+        assert spec.peak_tflop_per_s is not None
+        return spec.peak_tflop_per_s * TFLOP
+
+    def achievable_flop_per_s(self, dtype: str) -> float:
+        return self.peak_flop_per_s(dtype) * self.profile.efficiency.flops_fraction
+
+    def kernel_overhead_s(self, cuda_graphs: bool) -> float:
+        eff = self.profile.efficiency
+        us = eff.kernel_overhead_us if cuda_graphs else eff.kernel_overhead_no_graphs_us
+        return us * 1e-6
+
+    @property
+    def price_usd_per_hour(self) -> float:
+        return self.profile.price.default_usd_per_gpu_hour
+
+
+def gpu_names(directory: Path | None = None) -> list[str]:
+    return sorted(p.stem for p in (directory or profile_dir()).glob("*.yaml"))
+
+
+def profile_from_file(path: Path) -> HardwareProfile:
+    raw = read_document(path)
+    where = path.name
+    if not isinstance(raw, dict):
+        from planner.errors import ConfigError
+
+        raise ConfigError("a hardware profile must be a mapping", where=where)
+    check_sources(raw, where)
+    return validate(HardwareProfile, raw, where)
+
+
+@cache
+def _load(directory: str, name: str) -> GPU:
+    path = Path(directory) / f"{name}.yaml"
+    if not path.is_file():
+        raise UnknownNameError(
+            "unknown GPU profile",
+            field="gpu",
+            value=name,
+            expected="one of " + ", ".join(gpu_names(Path(directory))),
+        )
+    return GPU(profile_from_file(path))
+
+
+def load_gpu(name: str) -> GPU:
+    """A GPU profile by name (file stem in hardware_profiles/, e.g. 'h200')."""
+    return _load(str(profile_dir()), name)

@@ -1,0 +1,61 @@
+"""Concurrency-vs-context frontier: how many sequences of each length fit, for several
+models and GPUs at once. Contexts beyond a model's maximum admit 0 sequences."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from planner.errors import KvplanError
+from planner.hardware import GPU
+from planner.model.model import Model
+from planner.plan.deployed import Deployed
+from planner.plan.memory import InsufficientMemoryError, max_concurrent_sequences, memory_budget
+from planner.schema import Deployment
+
+
+@dataclass(frozen=True)
+class FrontierCurve:
+    model: str
+    gpu: str
+    gpus_per_replica: int
+    context_tokens: NDArray[np.int64]
+    max_concurrent_sequences: NDArray[np.int64]  # per replica; 0 beyond max context
+    fits: bool  # False when the weights alone do not fit
+    reason: str = ""
+
+
+def frontier_curve(
+    model: Model, gpu: GPU, deployment: Deployment, context_tokens: ArrayLike
+) -> FrontierCurve:
+    contexts = np.asarray(context_tokens, dtype=np.int64)
+    if np.any(contexts < 0):
+        raise KvplanError("context must not be negative", field="context_tokens")
+    deployed = Deployed.build(model, gpu, deployment)
+    try:
+        budget = memory_budget(deployed)
+    except InsufficientMemoryError as err:
+        zeros = np.zeros_like(contexts)
+        return FrontierCurve(
+            model.name, gpu.name, deployment.gpus_per_replica, contexts, zeros, False, str(err)
+        )
+    counts = max_concurrent_sequences(deployed, contexts, budget)
+    counts = np.where(contexts <= model.max_context_tokens, counts, 0)
+    return FrontierCurve(model.name, gpu.name, deployment.gpus_per_replica, contexts, counts, True)
+
+
+def frontier(
+    models: list[Model], gpus: list[GPU], deployment: Deployment, context_tokens: ArrayLike
+) -> list[FrontierCurve]:
+    """One curve per (model, GPU) pair, same deployment and contexts for all."""
+    return [frontier_curve(m, g, deployment, context_tokens) for m in models for g in gpus]
+
+
+def log_spaced_contexts(
+    low_tokens: int = 1024, high_tokens: int = 2**20, points: int = 64
+) -> NDArray[np.int64]:
+    """Context grid for plots: log-spaced, whole tokens, sorted and unique."""
+    grid = np.geomspace(low_tokens, high_tokens, points)
+    return np.unique(np.round(grid).astype(np.int64))

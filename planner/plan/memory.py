@@ -1,0 +1,201 @@
+"""Per-GPU memory budget: weights, activations, runtime reserve and the KV pool.
+
+Sharding (what one GPU of a replica of N GPUs holds), following vLLM / SGLang layouts:
+- routed experts, shared experts, dense FFN, embedding and LM head: split over all N GPUs
+  (expert parallel x expert tensor parallel; vocabulary-parallel embedding and head);
+- attention projections: split over the attention tensor-parallel size TP, except the
+  matrices every rank keeps whole (MLA/V4 latent and single-KV-head projections, V4
+  compressors, small selector weights: ``Matrix.replicated``);
+- router and mHC mixers: replicated on every GPU.
+The KV pool is what is left of gpu_memory_utilization x HBM after weights, activations
+and the runtime reserve. MLA and V4 caches are one vector per token shared by all heads, so
+every TP rank holds a sequence's whole cache; GQA caches split by KV head. Sequences are
+spread over the N / TP data-parallel attention groups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from planner.errors import KvplanError
+from planner.model.attention import Matrix
+from planner.plan.deployed import Deployed
+from planner.units import GIB_BYTES
+
+SPLIT_OVER_ALL_GPUS = {"embedding", "head", "dense_ffn", "shared_experts", "routed_experts"}
+SPLIT_OVER_TP = {"attention", "indexer", "compressor"}
+BF16_BYTES = 2
+FP32_BYTES = 4
+# Peak activation memory is estimated as this many live BF16 tensors of the widest per-token
+# activation, for max_batched_tokens tokens (an estimate; vLLM measures it by profiling a
+# dummy forward pass).
+ACTIVATION_LIVE_TENSORS = 4
+# Replica sizes tried when suggesting a GPU count that fits: the sizes tensor/expert
+# parallelism is commonly run at (powers of two, then whole 8-GPU nodes).
+SUGGESTED_GPU_COUNTS = (2, 4, 8, 16, 24, 32, 40, 48, 56, 64, 96, 128)
+
+
+class InsufficientMemoryError(KvplanError):
+    """The weights alone do not fit in the usable memory of one GPU."""
+
+
+@dataclass(frozen=True)
+class MemoryBudget:
+    """Bytes per GPU. kv_pool_bytes is what the engine can give to the KV cache."""
+
+    total_bytes: float
+    reserved_bytes: float
+    weights_bytes: float
+    activation_bytes: float
+    weights_by_component: dict[str, float]
+
+    @property
+    def kv_pool_bytes(self) -> float:
+        return self.total_bytes - self.reserved_bytes - self.weights_bytes - self.activation_bytes
+
+
+def _shard(group: str, mat: Matrix, deployed: Deployed) -> int:
+    if group in SPLIT_OVER_ALL_GPUS:
+        return deployed.gpus
+    if group in SPLIT_OVER_TP and not mat.replicated:
+        return deployed.tp
+    return 1
+
+
+def weights_per_gpu(deployed: Deployed) -> dict[str, float]:
+    """Weight bytes one GPU holds, by component (MTP only when MTP decoding is on)."""
+    model = deployed.model
+    out: dict[str, float] = {}
+    for component, mat in model.weight_entries(include_mtp=deployed.deployment.mtp):
+        nbytes = model.matrix_bytes(mat) / _shard(mat.group, mat, deployed)
+        out[component] = out.get(component, 0.0) + nbytes
+    return out
+
+
+def activation_bytes(deployed: Deployed) -> float:
+    """Estimated peak activations for one step of max_batched_tokens, plus FP32 logits."""
+    model, d = deployed.model, deployed.deployment
+    widest = model.spec.hidden_size * model.spec.hc_mult
+    for layer, _ in model.distinct_layers:
+        for mat in model.layer_matrices(layer):
+            widest = max(widest, mat.cols // _shard(mat.group, mat, deployed))
+    per_token = widest * BF16_BYTES * ACTIVATION_LIVE_TENSORS
+    logits = d.max_num_seqs * model.spec.vocab_size * FP32_BYTES
+    return float(d.max_batched_tokens * per_token + logits)
+
+
+def reserved_bytes(deployed: Deployed) -> float:
+    """HBM the engine leaves alone, plus its own runtime reserve."""
+    total = deployed.gpu.hbm_bytes
+    d = deployed.deployment
+    return total * (1 - d.gpu_memory_utilization) + d.runtime_reserve_gib * GIB_BYTES
+
+
+def _budget_unchecked(deployed: Deployed) -> MemoryBudget:
+    weights = weights_per_gpu(deployed)
+    return MemoryBudget(
+        total_bytes=deployed.gpu.hbm_bytes,
+        reserved_bytes=reserved_bytes(deployed),
+        weights_bytes=sum(weights.values()),
+        activation_bytes=activation_bytes(deployed),
+        weights_by_component=weights,
+    )
+
+
+def _suggestions(deployed: Deployed) -> list[str]:
+    """The smallest GPU count, and dtype changes, under which the weights would fit."""
+    d = deployed.deployment
+    hints = []
+    for gpus in SUGGESTED_GPU_COUNTS:
+        if gpus <= d.gpus_per_replica:
+            continue
+        trial = d.model_copy(
+            update={"gpus_per_replica": gpus, "tensor_parallel": None, "expert_parallel": None}
+        )
+        if _budget_unchecked(Deployed(deployed.model, deployed.gpu, trial)).kv_pool_bytes > 0:
+            hints.append(f"{gpus} GPUs per replica would fit")
+            break
+    formats = deployed.model.spec.weight_formats
+    for group, smaller in (
+        ("routed_experts", "mxfp4"),
+        ("shared_experts", "fp8_w128"),
+        ("attention", "fp8_w128"),
+        ("dense_ffn", "fp8_w128"),
+    ):
+        if (
+            getattr(formats, group) in ("bf16", "fp16", "fp8_w128", "fp8_w128_ue8m0")
+            and getattr(formats, group) != smaller
+        ):
+            trial = d.model_copy(update={"weight_formats": {**d.weight_formats, group: smaller}})
+            candidate = Deployed.build(deployed.model, deployed.gpu, trial)
+            if _budget_unchecked(candidate).kv_pool_bytes > 0:
+                hints.append(f"or weight_formats.{group}={smaller} on {d.gpus_per_replica} GPUs")
+                break
+    return hints
+
+
+def memory_budget(deployed: Deployed) -> MemoryBudget:
+    """The per-GPU budget; raises InsufficientMemoryError if nothing is left for KV."""
+    budget = _budget_unchecked(deployed)
+    if budget.kv_pool_bytes <= 0:
+        short_gib = -budget.kv_pool_bytes / GIB_BYTES
+        usable_gib = (budget.total_bytes - budget.reserved_bytes) / GIB_BYTES
+        need_gib = (budget.weights_bytes + budget.activation_bytes) / GIB_BYTES
+        hints = _suggestions(deployed)
+        raise InsufficientMemoryError(
+            f"{deployed.model.name} does not fit on {deployed.gpus} x {deployed.gpu.name}: "
+            f"weights + activations need {need_gib:,.1f} GiB per GPU, {usable_gib:,.1f} GiB "
+            f"usable; short by {short_gib:,.1f} GiB" + (f" ({'; '.join(hints)})" if hints else ""),
+            field="gpus_per_replica",
+            value=deployed.gpus,
+        )
+    return budget
+
+
+def sequence_bytes_per_gpu(deployed: Deployed, context_tokens: ArrayLike) -> NDArray[np.float64]:
+    """Cache bytes one sequence of L tokens occupies on each GPU of its attention group,
+    with L rounded up to whole KV blocks and the fixed per-sequence state included."""
+    block = deployed.deployment.kv_block_tokens
+    # A sequence holds at least one token, so it always occupies at least one block.
+    context = np.maximum(np.asarray(context_tokens, dtype=np.int64), 1)
+    rounded = -(-context // block) * block
+    model = deployed.model
+    total = np.zeros(np.shape(context), dtype=np.float64)
+    for kind, count in model.attention_groups:
+        share = kind.kv_shard_fraction(deployed.tp)
+        total = total + count * share * (kind.kv_bytes(rounded) + kind.state_bytes())
+    return total
+
+
+def max_concurrent_sequences(
+    deployed: Deployed, context_tokens: ArrayLike, budget: MemoryBudget | None = None
+) -> NDArray[np.int64]:
+    """Most sequences of L tokens one replica can hold at once (vectorised over L)."""
+    budget = budget or memory_budget(deployed)
+    per_seq = sequence_bytes_per_gpu(deployed, context_tokens)
+    per_group = np.floor(budget.kv_pool_bytes / per_seq).astype(np.int64)
+    return per_group * deployed.attention_dp
+
+
+def max_context_tokens(
+    deployed: Deployed, concurrency: ArrayLike, budget: MemoryBudget | None = None
+) -> NDArray[np.int64]:
+    """Longest context at which ``concurrency`` sequences fit (vectorised over C); capped at
+    the model's maximum context, 0 where not even an empty sequence fits."""
+    budget = budget or memory_budget(deployed)
+    wanted = np.asarray(concurrency, dtype=np.int64)
+    low = np.zeros(np.shape(wanted), dtype=np.int64)
+    high = np.full(np.shape(wanted), deployed.model.max_context_tokens, dtype=np.int64)
+    fits_max = max_concurrent_sequences(deployed, high, budget) >= wanted
+    # Bisection on the monotone count: the largest L with count(L) >= C.
+    for _ in range(int(np.ceil(np.log2(deployed.model.max_context_tokens + 1))) + 1):
+        mid = (low + high + 1) // 2
+        ok = max_concurrent_sequences(deployed, mid, budget) >= wanted
+        low = np.where(ok, mid, low)
+        high = np.where(ok, high, mid - 1)
+    fits_empty = max_concurrent_sequences(deployed, np.zeros_like(wanted), budget) >= wanted
+    result = np.where(fits_max, deployed.model.max_context_tokens, low)
+    return np.where(fits_empty, result, 0)

@@ -1,0 +1,132 @@
+"""The `kvplan plan` result as a JSON-ready dict (the documented contract)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from planner.plan.cost import (
+    api_prices_for,
+    monthly_usd,
+    usd_per_million_cached_tokens,
+    usd_per_million_tokens,
+)
+from planner.plan.deployed import Deployed
+from planner.plan.memory import max_concurrent_sequences, memory_budget, sequence_bytes_per_gpu
+from planner.plan.throughput import decode_point, prefill_tokens_per_s, size_replicas
+
+
+def plan_report(
+    deployed: Deployed, context_tokens: int, batch: int | None = None, output_tokens: int = 1024
+) -> dict[str, Any]:
+    """Memory, concurrency, decode/prefill speed and cost for one replica at context L.
+
+    The decode batch defaults to the most sequences that fit (capped at max_num_seqs).
+    """
+    deployed.check_context(context_tokens)
+    budget = memory_budget(deployed)
+    max_seqs = int(max_concurrent_sequences(deployed, context_tokens, budget))
+    fits = max_seqs >= 1
+    if batch is None:
+        batch = max(1, min(max_seqs, deployed.deployment.max_num_seqs))
+    kv_used = float(sequence_bytes_per_gpu(deployed, context_tokens)) * -(
+        -batch // deployed.attention_dp
+    )
+    point = decode_point(deployed, batch, context_tokens)
+    prefill_tps = prefill_tokens_per_s(deployed, context_tokens) if context_tokens else 0.0
+    usd_hour = deployed.gpu.price_usd_per_hour * deployed.gpus
+    ttft_s = context_tokens / prefill_tps * deployed.attention_dp if prefill_tps else 0.0
+    lifetime_s = ttft_s + output_tokens * point.tpot_s
+    cached_bytes = float(sequence_bytes_per_gpu(deployed, max(context_tokens, 1))) / max(
+        context_tokens, 1
+    )
+    free = (
+        budget.total_bytes
+        - budget.reserved_bytes
+        - budget.weights_bytes
+        - budget.activation_bytes
+        - kv_used
+    )
+    return {
+        "model": deployed.model.name,
+        "gpu": deployed.gpu.name,
+        "gpus_per_replica": deployed.gpus,
+        "tensor_parallel": deployed.tp,
+        "expert_parallel": deployed.deployment.ep,
+        "attention_data_parallel": deployed.attention_dp,
+        "fits": fits and kv_used <= budget.kv_pool_bytes,
+        "memory_per_gpu": {
+            "weights_bytes": budget.weights_bytes,
+            "kv_bytes": kv_used,
+            "activation_bytes": budget.activation_bytes,
+            "reserved_bytes": budget.reserved_bytes,
+            "free_bytes": free,
+            "total_bytes": budget.total_bytes,
+            "kv_pool_bytes": budget.kv_pool_bytes,
+            "weights_by_component_bytes": budget.weights_by_component,
+        },
+        "max_concurrent_sequences": max_seqs,
+        "decode": {
+            "batch": batch,
+            "context_tokens": context_tokens,
+            "step_time_s": point.step_time_s,
+            "tokens_per_s": point.tokens_per_s,
+            "tokens_per_s_per_gpu": point.tokens_per_s / deployed.gpus,
+            "tpot_s": point.tpot_s,
+            "bound": point.bound,
+        },
+        "prefill": {"tokens_per_s": prefill_tps, "ttft_s": ttft_s},
+        "cost": {
+            "usd_per_gpu_hour": deployed.gpu.price_usd_per_hour,
+            "usd_per_replica_hour": usd_hour,
+            "usd_per_million_input_tokens": usd_per_million_tokens(usd_hour, prefill_tps)
+            if prefill_tps
+            else None,
+            "usd_per_million_output_tokens": usd_per_million_tokens(usd_hour, point.tokens_per_s),
+            "usd_per_million_cached_input_tokens": usd_per_million_cached_tokens(
+                # A token's cache lives in one attention-DP group: its share of the replica's
+                # pool is per-GPU bytes / (per-GPU pool x DP groups).
+                usd_hour,
+                cached_bytes,
+                budget.kv_pool_bytes * deployed.attention_dp,
+                lifetime_s,
+            ),
+            "usd_per_replica_month": monthly_usd(deployed.gpus, deployed.gpu.price_usd_per_hour),
+        },
+    }
+
+
+def traffic_report(
+    deployed: Deployed,
+    requests_per_s: float,
+    input_tokens: int,
+    output_tokens: int,
+    tpot_slo_s: float,
+) -> dict[str, Any]:
+    """Replicas, GPUs and monthly cost for steady traffic, with API list prices beside."""
+    sizing = size_replicas(deployed, requests_per_s, input_tokens, output_tokens, tpot_slo_s)
+    gpu_price = deployed.gpu.price_usd_per_hour
+    return {
+        "requests_per_s": requests_per_s,
+        "mean_input_tokens": input_tokens,
+        "mean_output_tokens": output_tokens,
+        "tpot_slo_s": tpot_slo_s,
+        "replicas": sizing.replicas,
+        "gpus_total": sizing.gpus_total,
+        "decode_batch": sizing.batch,
+        "requests_per_s_per_replica": sizing.requests_per_s_per_replica,
+        "ttft_s": sizing.ttft_s,
+        "tpot_s": sizing.tpot_s,
+        "usd_per_month": monthly_usd(sizing.gpus_total, gpu_price),
+        "usd_per_month_range": [
+            monthly_usd(sizing.gpus_total, deployed.gpu.profile.price.low_usd_per_gpu_hour),
+            monthly_usd(sizing.gpus_total, deployed.gpu.profile.price.high_usd_per_gpu_hour),
+        ],
+        "api_list_prices": [
+            {
+                "label": p.label,
+                "source": p.source,
+                "usd_per_month": p.monthly_usd(requests_per_s, input_tokens, output_tokens),
+            }
+            for p in api_prices_for(deployed.model.name)
+        ],
+    }
