@@ -1,0 +1,220 @@
+"""Capacity planning checked against hand arithmetic, one configuration per GPU family.
+
+Hardware figures are read from the profiles (they are inputs); everything derived from
+them is worked out in the comments and compared with what the planner computes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from planner import load_model
+from planner.hardware import GPU, load_gpu
+from planner.model.model import Model
+from planner.plan.deployed import Deployed
+from planner.plan.memory import (
+    max_concurrent_sequences,
+    memory_budget,
+    weights_per_gpu,
+)
+from planner.plan.perf import decode_step, expected_distinct_experts, prefill_chunk
+from planner.schema import (
+    ComputeSpec,
+    DenseFFNSpec,
+    Deployment,
+    EfficiencySpec,
+    GQASpec,
+    HardwareProfile,
+    InterconnectSpec,
+    LayerSpec,
+    ModelSpec,
+    PriceSpec,
+)
+
+GIB = 2**30
+
+# Llama-3.1-70B parameters (config.json): embedding and untied head 128,256 x 8,192 =
+# 1,050,673,152 each; per layer q/o 8,192^2 = 67,108,864 each, k/v 8,192 x 1,024 = 8,388,608
+# each, FFN 3 x 8,192 x 28,672 = 704,643,072 -> 855,638,016 x 80 layers = 68,451,041,280.
+LLAMA_PARAMS = 68_451_041_280 + 2 * 1_050_673_152  # 70,552,387,584
+LLAMA_BF16_BYTES = 2 * LLAMA_PARAMS  # 141,104,775,168
+
+
+def llama_activations(gpus: int) -> int:
+    """Activation estimate: 4 BF16 tensors of the widest per-token activation for 8,192
+    tokens, plus FP32 logits of 256 sequences x 128,256 vocab. The widest is the 8,192
+    hidden or the gate/up output 28,672 / N (14,336 on 2 GPUs, 7,168 on 4).
+    On 4 GPUs: 8,192 x 8,192 x 2 x 4 + 256 x 128,256 x 4 = 668,205,056 B."""
+    widest = max(8192, 28_672 // gpus)
+    return 8192 * widest * 2 * 4 + 256 * 128_256 * 4
+
+
+def _llama_on(gpu_name: str, gpus: int) -> Deployed:
+    return Deployed.build(
+        load_model("llama-3.1-70b"), load_gpu(gpu_name), Deployment(gpus_per_replica=gpus)
+    )
+
+
+@pytest.mark.parametrize(
+    ("gpu_name", "gpus"),
+    [
+        ("h100-sxm", 4),  # NVIDIA Hopper
+        ("a100-80gb", 4),  # NVIDIA Ampere
+        ("mi300x", 2),  # AMD CDNA3
+        ("ascend-910b", 8),
+    ],  # Huawei Ascend
+)
+def test_llama_memory_budget(gpu_name, gpus):
+    deployed = _llama_on(gpu_name, gpus)
+    total = load_gpu(gpu_name).profile.hbm_gib * GIB
+    budget = memory_budget(deployed)
+    # Every Llama weight is split over the TP = N GPUs.
+    assert budget.weights_bytes == pytest.approx(LLAMA_BF16_BYTES / gpus)
+    assert budget.activation_bytes == llama_activations(gpus)
+    # Reserve: 10% of HBM left by gpu_memory_utilization 0.9, plus 2 GiB runtime reserve.
+    assert budget.reserved_bytes == pytest.approx(0.1 * total + 2 * GIB)
+    pool = total - 0.1 * total - 2 * GIB - LLAMA_BF16_BYTES / gpus - llama_activations(gpus)
+    assert budget.kv_pool_bytes == pytest.approx(pool)
+    # One 8,192-token sequence: 327,680 B/token x 8,192 = 2,684,354,560 B, of which each GPU
+    # keeps ceil(8 KV heads / N) / 8.
+    share = math.ceil(8 / gpus) / 8
+    per_seq = 327_680 * 8192 * share
+    assert max_concurrent_sequences(deployed, 8192) == math.floor(pool / per_seq)
+
+
+def test_llama_h100_numbers():
+    # The case above, written out for 4 x H100: HBM 79.65 GiB = 85,523,493,273.6 B;
+    # pool = 0.9 x HBM - 2 GiB - 35,276,193,792 - 668,205,056 = 38,822,125,211 B;
+    # each GPU keeps 2 of 8 KV heads: 671,088,640 B per sequence -> 57 sequences.
+    assert max_concurrent_sequences(_llama_on("h100-sxm", 4), 8192) == 57
+
+
+def test_v4_flash_experts_on_b200():
+    # NVIDIA Blackwell, MoE: V4-Flash routed experts, 43 layers x 256 experts x 3 matrices
+    # of 4,096 x 2,048 = 277,025,390,592 params in MXFP4 (0.5 B + 1 B per 32 elements =
+    # 0.53125 B each) = 147,169,738,752 B, split over 8 GPUs = 18,396,217,344 B per GPU.
+    deployed = Deployed.build(
+        load_model("deepseek-v4-flash"), load_gpu("b200"), Deployment(gpus_per_replica=8)
+    )
+    assert weights_per_gpu(deployed)["routed_experts"] == 18_396_217_344
+    # The MTP module is only loaded with MTP decoding on.
+    assert "mtp" not in weights_per_gpu(deployed)
+
+
+def test_mla_cache_is_replicated_across_tp_ranks():
+    # V3.2 keeps one latent per token for all heads: each of 8 TP ranks holds the whole
+    # sequence; with attention DP 8 (TP 1) the 8 GPUs hold 8 different sequences.
+    model = load_model("deepseek-v3.2")
+    gpu = load_gpu("h200")
+    tp8 = Deployed.build(model, gpu, Deployment(gpus_per_replica=8))
+    dp8 = Deployed.build(model, gpu, Deployment(gpus_per_replica=8, tensor_parallel=1))
+    # 131,072 tokens x 48,068 B = 6,300,366,848 B per sequence (block size 64 divides it).
+    per_seq = 131_072 * 48_068
+    assert max_concurrent_sequences(tp8, 131_072) == math.floor(
+        memory_budget(tp8).kv_pool_bytes / per_seq
+    )
+    assert max_concurrent_sequences(dp8, 131_072) == 8 * math.floor(
+        memory_budget(dp8).kv_pool_bytes / per_seq
+    )
+
+
+def test_expected_distinct_experts():
+    # One token touches exactly k experts; T tokens at most E.
+    assert expected_distinct_experts(256, 8, 1) == pytest.approx(8)
+    # Two tokens: 256 x (1 - (248/256)^2) = 256 - 240.25 = 15.75.
+    assert expected_distinct_experts(256, 8, 2) == pytest.approx(15.75)
+    assert expected_distinct_experts(256, 8, 10_000) == pytest.approx(256)
+
+
+# --------------------------------------------------------------------------- roofline
+def _toy_gpu(bandwidth_tb_per_s: float, kernel_overhead_us: float) -> GPU:
+    return GPU(
+        HardwareProfile(
+            name="toy",
+            display_name="toy",
+            vendor="test",
+            hbm_gib=80,
+            hbm_bandwidth_tb_per_s=bandwidth_tb_per_s,
+            compute={"bf16": ComputeSpec(native=True, peak_tflop_per_s=100)},
+            interconnect=InterconnectSpec(name="none", bandwidth_gb_per_s=100),
+            power_watts=1,
+            price=PriceSpec(
+                default_usd_per_gpu_hour=1,
+                low_usd_per_gpu_hour=1,
+                high_usd_per_gpu_hour=1,
+                as_of="test",
+            ),
+            efficiency=EfficiencySpec(
+                bandwidth_fraction=1,
+                flops_fraction=1,
+                kernel_overhead_us=kernel_overhead_us,
+                kernel_overhead_no_graphs_us=0,
+                interconnect_fraction=1,
+                collective_latency_us=0,
+            ),
+            sources={},
+        )
+    )
+
+
+def _toy_model() -> Model:
+    # One layer: MHA 8 heads x 64 (hidden 512), dense FFN 1,024, vocab 1,000, all BF16.
+    layer = LayerSpec(
+        attention=GQASpec(num_heads=8, num_kv_heads=8, head_dim=64),
+        ffn=DenseFFNSpec(intermediate_size=1024),
+    )
+    return Model(
+        ModelSpec(
+            name="toy",
+            display_name="toy",
+            architecture="test",
+            hidden_size=512,
+            vocab_size=1000,
+            max_context_tokens=4096,
+            layers=(layer,),
+        )
+    )
+
+
+def _toy(bandwidth_tb_per_s: float, kernel_overhead_us: float = 0.0) -> Deployed:
+    return Deployed.build(
+        _toy_model(),
+        _toy_gpu(bandwidth_tb_per_s, kernel_overhead_us),
+        Deployment(gpus_per_replica=1, step_overhead_ms=0),
+    )
+
+
+def test_toy_decode_step_is_memory_bound():
+    # Decode, batch 1, L = 100, at 1 TB/s and 100 TFLOP/s (every operator is memory bound:
+    # about 1 FLOP per byte against a balance point of 100).
+    # q, k, v, o: 512 x 512 x 2 B = 524,288 weight bytes + (512 + 512) x 2 B activations
+    #   = 526,336 B each -> 2,105,344
+    # attention: K and V of 100 tokens x 8 heads x 64 x 2 B x 2 = 204,800
+    # gate, up (512 x 1,024) and down (1,024 x 512): 1,048,576 + 1,536 x 2 = 1,051,648 each
+    #   -> 3,154,944
+    # head 512 x 1,000: 1,024,000 + 1,512 x 2 = 1,027,024
+    # total 6,492,112 B at 10^12 B/s = 6.492112 us.
+    step = decode_step(_toy(1.0), batch=1, context_tokens=100)
+    assert float(step.time_s) == pytest.approx(6.492112e-6)
+    assert step.bound == "memory"
+
+
+def test_toy_kernel_overheads_add():
+    # 4 projections + attention + 3 FFN matrices + 6 misc kernels + head = 15 kernels,
+    # at 5 us each: 75 us on top of the roofline time.
+    step = decode_step(_toy(1.0, kernel_overhead_us=5.0), batch=1, context_tokens=100)
+    assert float(step.time_s) == pytest.approx(6.492112e-6 + 75e-6)
+
+
+def test_toy_prefill_is_compute_bound():
+    # Prefill of 100 tokens at L = 100 with unlimited bandwidth (10^6 TB/s):
+    # projections 4 x 100 x 2 x 512 x 512 = 209,715,200 FLOPs
+    # attention: 8 heads x 2 x (64 + 64) FLOPs x (1 + ... + 100 = 5,050 pairs) = 10,342,400
+    # FFN 3 x 100 x 2 x 512 x 1,024 = 314,572,800; head 100 x 2 x 512 x 1,000 = 102,400,000
+    # total 637,030,400 FLOPs at 10^14 FLOP/s = 6.370304 us (memory time ~0).
+    step = prefill_chunk(_toy(1e6), chunk_tokens=100, context_tokens=100)
+    assert float(step.flops_per_gpu) == 637_030_400
+    assert float(step.time_s) == pytest.approx(6.370304e-6, rel=1e-6)
+    assert step.bound == "compute"
