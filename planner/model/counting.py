@@ -40,5 +40,8 @@ def visible_sum(
     causal triangle.
     """
     context = np.asarray(context_tokens, dtype=np.int64)
+    if query_tokens == 1:  # decode: the single query sees all L tokens (hot path)
+        entries = context // ratio if ratio != 1 else context
+        return entries if cap is None else np.minimum(entries, cap)
     first_visible = context - query_tokens + 1
     return prefix_capped_sum(context + 1, ratio, cap) - prefix_capped_sum(first_visible, ratio, cap)

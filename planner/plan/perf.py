@@ -7,14 +7,22 @@ large ones approach the achievable fractions of peak. Operators run one after an
 communication (tensor-parallel all-reduce, expert-parallel all-to-all) is added without
 overlap, which is conservative. A fixed per-step overhead covers scheduling and sampling.
 
+A step splits into two parts (``StepModel``), which the simulator reuses:
+- the *linear* part depends only on how many tokens the step processes: every weight
+  matrix, the MoE experts, the LM head, elementwise kernels and communication;
+- the *attention* part depends on each sequence's context: per layer kind, one kernel over
+  the summed FLOPs and cache bytes of all sequences in the step (and one for the indexer).
+With attention data parallelism (DP groups of TP GPUs), each group handles 1/DP of the
+sequences; the FFN (experts over all GPUs) sees every token of the replica.
+
 MoE decode reads only the experts the batch touches: for T tokens each choosing k of E
 experts, the expected number of distinct experts is E * (1 - (1 - k/E)^T).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -35,9 +43,12 @@ ALL_REDUCES_PER_LAYER = 2  # after attention and after the FFN (tensor parallel)
 ATTENTION_MATH_DTYPE = "bf16"  # FlashMLA / FlashAttention dequantise the cache to BF16
 
 
-def expected_distinct_experts(num_experts: int, experts_per_token: int, tokens: float) -> float:
+def expected_distinct_experts(
+    num_experts: int, experts_per_token: int, tokens: ArrayLike
+) -> FloatArray:
     """E * (1 - (1 - k/E)^T): distinct experts touched by T tokens choosing k of E each."""
-    return num_experts * (1.0 - (1.0 - experts_per_token / num_experts) ** tokens)
+    t = np.asarray(tokens, dtype=np.float64)
+    return num_experts * (1.0 - (1.0 - experts_per_token / num_experts) ** t)
 
 
 @dataclass
@@ -60,16 +71,16 @@ class StepTime:
 
 
 class _Timeline:
-    def __init__(self, deployed: Deployed, shape: tuple[int, ...]) -> None:
-        self.d = deployed
+    """Accumulates operator times (vectorised over whatever shape the inputs have)."""
+
+    def __init__(self, deployed: Deployed) -> None:
         self.gpu = deployed.gpu
         self.kernel_s = deployed.gpu.kernel_overhead_s(deployed.deployment.cuda_graphs)
-        zeros = np.zeros(shape)
-        self.compute = zeros.copy()
-        self.memory = zeros.copy()
-        self.comm = zeros.copy()
-        self.flops = zeros.copy()
-        self.bytes = zeros.copy()
+        self.compute: FloatArray | float = 0.0
+        self.memory: FloatArray | float = 0.0
+        self.comm: FloatArray | float = 0.0
+        self.flops: FloatArray | float = 0.0
+        self.bytes: FloatArray | float = 0.0
         self.overhead = 0.0
         self.by_op: dict[str, FloatArray] = {}
 
@@ -104,144 +115,294 @@ class _Timeline:
         self.comm = self.comm + t
         self.by_op[name] = self.by_op.get(name, 0.0) + t
 
+    def merge(self, other: _Timeline) -> None:
+        self.compute = self.compute + other.compute
+        self.memory = self.memory + other.memory
+        self.comm = self.comm + other.comm
+        self.flops = self.flops + other.flops
+        self.bytes = self.bytes + other.bytes
+        self.overhead += other.overhead
+        for name, t in other.by_op.items():
+            self.by_op[name] = self.by_op.get(name, 0.0) + t
+
+    def total_s(self) -> FloatArray:
+        return np.asarray(self.compute + self.memory + self.comm + self.overhead)
+
     def result(self, step_overhead_s: float) -> StepTime:
+        def arr(x: FloatArray | float) -> FloatArray:
+            return np.asarray(x, dtype=np.float64)
+
         overhead = self.overhead + step_overhead_s
-        total = self.compute + self.memory + self.comm + overhead
         return StepTime(
-            total,
-            self.compute,
-            self.memory,
+            self.total_s() + step_overhead_s,
+            arr(self.compute),
+            arr(self.memory),
             overhead,
-            self.comm,
-            self.flops,
-            self.bytes,
+            arr(self.comm),
+            arr(self.flops),
+            arr(self.bytes),
             self.by_op,
         )
 
 
-def _matmul(
-    tl: _Timeline,
-    name: str,
-    mat: Matrix,
-    tokens: float,
-    repeat: int,
-    shard: int,
-    active_fraction: float = 1.0,
-) -> None:
-    d = tl.d
-    weight_bytes = d.model.matrix_bytes(mat) * active_fraction / shard
-    activation_bytes = tokens * (mat.rows + mat.cols / shard) * BF16_BYTES
-    flops = tokens * mat.flops_per_token / shard
-    tl.op(name, flops, weight_bytes + activation_bytes, d.model.math_dtype(mat), repeat)
+@dataclass(frozen=True)
+class AttentionWork:
+    """Summed work of all sequences of a step for one attention kind (replica-wide)."""
+
+    flops: FloatArray | float
+    main_read_bytes: FloatArray | float
+    index_flops: FloatArray | float
+    index_read_bytes: FloatArray | float
 
 
-def _attention_ops(
-    tl: _Timeline, kind: AttentionKind, seqs: float, q: int, context: NDArray[np.int64], repeat: int
-) -> None:
-    d = tl.d
-    tp = d.tp
-    share = kind.kv_shard_fraction(tp)
-    index_bytes = kind.index_read_bytes(context)
-    main_bytes = kind.read_bytes(context) - index_bytes
-    tl.op(
-        f"attention:{kind.label}",
-        seqs * kind.attn_flops(q, context) / tp,
-        seqs * main_bytes * share,
-        ATTENTION_MATH_DTYPE,
-        repeat,
-    )
-    if kind.has_indexer:
-        fmt = storage_format(kind.spec.index_key_format)  # type: ignore[union-attr]
-        tl.op(
-            "indexer",
-            seqs * kind.indexer_flops(q, context) / tp,
-            seqs * index_bytes,
-            fmt.math_dtype,
-            repeat,
+class StepModel:
+    """Step time of a replica = step overhead + linear(tokens) + attention(contexts)."""
+
+    def __init__(self, deployed: Deployed) -> None:
+        self.deployed = deployed
+        model = deployed.model
+        self.hidden = model.spec.hidden_size
+        self.layers: list[tuple[LayerSpec, int]] = list(model.distinct_layers)
+        # Attention kinds of the main model with their layer counts.
+        self.kinds: list[tuple[AttentionKind, int]] = list(model.attention_groups)
+        self.step_overhead_s = deployed.deployment.step_overhead_ms * 1e-3
+
+    # ------------------------------------------------------------------ linear part
+    def _matmul(
+        self,
+        tl: _Timeline,
+        name: str,
+        mat: Matrix,
+        tokens: FloatArray,
+        repeat: int,
+        shard: int,
+        active_fraction: FloatArray | float = 1.0,
+    ) -> None:
+        model = self.deployed.model
+        weight_bytes = model.matrix_bytes(mat) * active_fraction / shard
+        activation_bytes = tokens * (mat.rows + mat.cols / shard) * BF16_BYTES
+        flops = tokens * mat.flops_per_token / shard
+        tl.op(name, flops, weight_bytes + activation_bytes, model.math_dtype(mat), repeat)
+
+    def _layer_linear(
+        self, tl: _Timeline, layer: LayerSpec, repeat: int, tokens_replica: FloatArray
+    ) -> None:
+        d = self.deployed
+        model = d.model
+        tokens_local = tokens_replica / d.attention_dp
+        kind = model.attention_kind(layer.attention)
+        projections = kind.projections(self.hidden)
+        for mat in projections:
+            name = "projections" if mat.group == "attention" else mat.group
+            self._matmul(tl, name, mat, tokens_local, repeat, _shard(mat.group, mat, d))
+        for mat in model.layer_matrices(layer)[len(projections) :]:
+            if mat.group == "routed_experts":
+                touched = expected_distinct_experts(
+                    mat.count, mat.active or mat.count, tokens_replica
+                )
+                self._matmul(
+                    tl,
+                    "routed_experts",
+                    mat,
+                    tokens_replica,
+                    repeat,
+                    d.gpus,
+                    active_fraction=touched / mat.count,
+                )
+            elif mat.group in ("dense_ffn", "shared_experts"):
+                self._matmul(tl, mat.group, mat, tokens_replica, repeat, d.gpus)
+            else:  # router, mHC mixers: replicated, on the local tokens
+                self._matmul(tl, mat.group, mat, tokens_local, repeat, 1)
+        tl.op("misc", 0.0, 0.0, "bf16", repeat, kernels=MISC_KERNELS_PER_LAYER)
+        if d.tp > 1:
+            ring_bytes = 2 * (d.tp - 1) / d.tp * tokens_local * self.hidden * BF16_BYTES
+            tl.collective("all_reduce", ring_bytes, repeat * ALL_REDUCES_PER_LAYER)
+        if isinstance(layer.ffn, MoEFFNSpec) and d.deployment.ep > 1:
+            ep = d.deployment.ep
+            per_gpu_tokens = tokens_replica / d.gpus
+            leaving = per_gpu_tokens * layer.ffn.experts_per_token * self.hidden * (ep - 1) / ep
+            # Dispatch in FP8, combine in BF16 (DeepEP's defaults).
+            tl.collective("all_to_all", leaving * (FP8_BYTES + BF16_BYTES), repeat)
+
+    def linear_timeline(self, tokens_replica: ArrayLike, draft_tokens: ArrayLike = 0) -> _Timeline:
+        """Everything but attention, for a step over ``tokens_replica`` tokens (vectorised);
+        ``draft_tokens`` run the MTP module (one per sequence with MTP decoding)."""
+        tl = _Timeline(self.deployed)
+        tokens = np.asarray(tokens_replica, dtype=np.float64)
+        for layer, count in self.layers:
+            self._layer_linear(tl, layer, count, tokens)
+        model = self.deployed.model
+        self._matmul(tl, "head", model.head_matrix, tokens, 1, self.deployed.gpus)
+        mtp = model.spec.mtp
+        drafts = np.asarray(draft_tokens, dtype=np.float64)
+        if mtp is not None and np.any(drafts > 0):
+            for _ in range(mtp.num_modules):
+                self._layer_linear(tl, mtp.layer, 1, drafts)
+                self._matmul(tl, "head", model.head_matrix, drafts, 1, self.deployed.gpus)
+        return tl
+
+    @cached_property
+    def linear_table_s(self) -> FloatArray:
+        """linear time (s) for 0..max_batched_tokens + max_num_seqs tokens, no MTP."""
+        d = self.deployed.deployment
+        tokens = np.arange(d.max_batched_tokens + d.max_num_seqs + 1, dtype=np.float64)
+        return self.linear_timeline(tokens).total_s()
+
+    def linear_time_s(self, tokens_replica: int) -> float:
+        table = self.linear_table_s
+        if tokens_replica < len(table):
+            return float(table[tokens_replica])
+        return float(self.linear_timeline(tokens_replica).total_s())
+
+    # ------------------------------------------------------------------ attention part
+    @staticmethod
+    def decode_work(
+        kind: AttentionKind, contexts: ArrayLike, query_tokens: int = 1, axis: int | None = 0
+    ) -> AttentionWork:
+        """Summed work of decode sequences at the given contexts (sum over ``axis``)."""
+        c = np.asarray(contexts, dtype=np.int64)
+        index_bytes = kind.index_read_bytes(c)
+        return AttentionWork(
+            np.sum(kind.attn_flops(query_tokens, c), axis=axis),
+            np.sum(kind.read_bytes(c) - index_bytes, axis=axis),
+            np.sum(kind.indexer_flops(query_tokens, c), axis=axis),
+            np.sum(index_bytes, axis=axis),
         )
 
-
-def _layer_ops(
-    tl: _Timeline,
-    layer: LayerSpec,
-    repeat: int,
-    seqs_local: float,
-    q: int,
-    context: NDArray[np.int64],
-) -> None:
-    d = tl.d
-    model = d.model
-    hidden = model.spec.hidden_size
-    tokens_local = seqs_local * q
-    tokens_replica = tokens_local * d.attention_dp
-    kind = model.attention_kind(layer.attention)
-    for mat in kind.projections(hidden):
-        _matmul(
-            tl,
-            "projections" if mat.group == "attention" else mat.group,
-            mat,
-            tokens_local,
-            repeat,
-            _shard(mat.group, mat, d),
+    @staticmethod
+    def chunk_work(kind: AttentionKind, chunk_tokens: int, context: ArrayLike) -> AttentionWork:
+        """Work of one prefill chunk of T tokens ending at context L (vectorised over L)."""
+        c = np.asarray(context, dtype=np.int64)
+        index_bytes = kind.index_read_bytes(c)
+        return AttentionWork(
+            kind.attn_flops(chunk_tokens, c),
+            kind.read_bytes(c) - index_bytes,
+            kind.indexer_flops(chunk_tokens, c),
+            index_bytes,
         )
-    _attention_ops(tl, kind, seqs_local, q, context, repeat)
-    for mat in model.layer_matrices(layer)[len(kind.projections(hidden)) :]:
-        if mat.group == "routed_experts":
-            assert isinstance(layer.ffn, MoEFFNSpec)
-            touched = expected_distinct_experts(mat.count, mat.active or mat.count, tokens_replica)
-            _matmul(
-                tl,
-                "routed_experts",
-                mat,
-                tokens_replica,
-                repeat,
-                d.gpus,
-                active_fraction=touched / mat.count,
-            )
-        elif mat.group in ("dense_ffn", "shared_experts"):
-            _matmul(tl, mat.group, mat, tokens_replica, repeat, d.gpus)
-        else:  # router, mHC mixers: replicated, on the local tokens
-            _matmul(tl, mat.group, mat, tokens_local, repeat, 1)
-    tl.op("misc", 0.0, 0.0, "bf16", repeat, kernels=MISC_KERNELS_PER_LAYER)
-    if d.tp > 1:
-        ring_bytes = 2 * (d.tp - 1) / d.tp * tokens_local * hidden * BF16_BYTES
-        tl.collective("all_reduce", ring_bytes, repeat * ALL_REDUCES_PER_LAYER)
-    if isinstance(layer.ffn, MoEFFNSpec) and d.deployment.ep > 1:
-        ep = d.deployment.ep
-        per_gpu_tokens = tokens_replica / d.gpus
-        leaving = per_gpu_tokens * layer.ffn.experts_per_token * hidden * (ep - 1) / ep
-        # Dispatch in FP8, combine in BF16 (DeepEP's defaults).
-        tl.collective("all_to_all", leaving * (FP8_BYTES + BF16_BYTES), repeat)
 
-
-def _forward(deployed: Deployed, seqs_local: float, q: int, context: ArrayLike) -> StepTime:
-    ctx = np.asarray(context, dtype=np.int64)
-    tl = _Timeline(deployed, np.shape(ctx))
-    model = deployed.model
-    for layer, count in model.distinct_layers:
-        _layer_ops(tl, layer, count, seqs_local, q, ctx)
-    tokens_replica = seqs_local * q * deployed.attention_dp
-    _matmul(tl, "head", model.head_matrix, tokens_replica, 1, deployed.gpus)
-    mtp = model.spec.mtp
-    if deployed.deployment.mtp and mtp is not None:
-        # The draft module runs once per step on each sequence's newest token.
-        for _ in range(mtp.num_modules):
-            _layer_ops(tl, mtp.layer, 1, seqs_local, 1, ctx)
-            _matmul(
-                tl, "head", model.head_matrix, seqs_local * deployed.attention_dp, 1, deployed.gpus
+    def attention_timeline(self, work: list[AttentionWork]) -> _Timeline:
+        """One attention (and indexer) kernel per layer, over the summed work of the step;
+        ``work`` is aligned with ``self.kinds``. Each DP group does 1/DP of it."""
+        d = self.deployed
+        tl = _Timeline(d)
+        for (kind, count), w in zip(self.kinds, work, strict=True):
+            share = kind.kv_shard_fraction(d.tp) / d.attention_dp
+            tl.op(
+                f"attention:{kind.label}",
+                np.asarray(w.flops) / d.tp / d.attention_dp,
+                np.asarray(w.main_read_bytes) * share,
+                ATTENTION_MATH_DTYPE,
+                count,
             )
-    return tl.result(deployed.deployment.step_overhead_ms * 1e-3)
+            if kind.has_indexer:
+                fmt = storage_format(kind.spec.index_key_format)  # type: ignore[union-attr]
+                tl.op(
+                    "indexer",
+                    np.asarray(w.index_flops) / d.tp / d.attention_dp,
+                    np.asarray(w.index_read_bytes) / d.attention_dp,
+                    fmt.math_dtype,
+                    count,
+                )
+        return tl
+
+    def attention_time_s(self, work: list[AttentionWork]) -> FloatArray:
+        return self.attention_timeline(work).total_s()
+
+    @cached_property
+    def _attention_constants(self) -> list[tuple[AttentionKind, int, float, float, float, float]]:
+        """Per kind: layers, seconds per FLOP and per byte of the attention kernel, and of
+        the indexer kernel (0 without one); the DP split and KV share folded in."""
+        d = self.deployed
+        gpu = d.gpu
+        per_byte = 1.0 / gpu.achievable_bandwidth_bytes_per_s / d.attention_dp
+        out = []
+        for kind, count in self.kinds:
+            attn_flop_s = (
+                1.0 / gpu.achievable_flop_per_s(ATTENTION_MATH_DTYPE) / d.tp / d.attention_dp
+            )
+            index_flop_s = index_byte_s = 0.0
+            if kind.has_indexer:
+                fmt = storage_format(kind.spec.index_key_format)  # type: ignore[union-attr]
+                index_flop_s = (
+                    1.0 / gpu.achievable_flop_per_s(fmt.math_dtype) / d.tp / d.attention_dp
+                )
+                index_byte_s = per_byte
+            out.append(
+                (
+                    kind,
+                    count,
+                    attn_flop_s,
+                    per_byte * kind.kv_shard_fraction(d.tp),
+                    index_flop_s,
+                    index_byte_s,
+                )
+            )
+        return out
+
+    def decode_attention_time_s(self, contexts: ArrayLike, axis: int = 0) -> FloatArray | float:
+        """Attention time of a decode batch whose sequences have these contexts, summed over
+        ``axis`` (a 2-D array gives one time per column). Same formula as
+        attention_timeline, written for the simulator's hot loop."""
+        c = np.asarray(contexts, dtype=np.int64)
+        kernel_s = self.deployed.gpu.kernel_overhead_s(self.deployed.deployment.cuda_graphs)
+        total: FloatArray | float = 0.0
+        for kind, count, flop_s, byte_s, index_flop_s, index_byte_s in self._attention_constants:
+            index_bytes = kind.index_read_bytes(c) if index_flop_s else 0.0
+            main = np.maximum(
+                np.sum(kind.attn_flops(1, c), axis=axis) * flop_s,
+                np.sum(kind.read_bytes(c) - index_bytes, axis=axis) * byte_s,
+            )
+            total = total + count * (main + kernel_s)
+            if index_flop_s:
+                index = np.maximum(
+                    np.sum(kind.indexer_flops(1, c), axis=axis) * index_flop_s,
+                    np.sum(index_bytes, axis=axis) * index_byte_s,
+                )
+                total = total + count * (index + kernel_s)
+        return total
 
 
 def decode_step(deployed: Deployed, batch: int, context_tokens: ArrayLike) -> StepTime:
     """One decode step for ``batch`` sequences (replica-wide) at context L (vectorised)."""
-    seqs_local = math.ceil(batch / deployed.attention_dp)
-    return _forward(deployed, seqs_local, deployed.query_tokens_per_step, context_tokens)
+    model = StepModel(deployed)
+    q = deployed.query_tokens_per_step
+    ctx = np.asarray(context_tokens, dtype=np.int64)
+    tl = model.linear_timeline(
+        np.full(np.shape(ctx), float(batch * q)), batch if deployed.deployment.mtp else 0
+    )
+    work = [StepModel.decode_work(kind, ctx, q, axis=None) for kind, _ in model.kinds]
+    scaled = [
+        AttentionWork(
+            *(
+                np.asarray(x) * batch
+                for x in (w.flops, w.main_read_bytes, w.index_flops, w.index_read_bytes)
+            )
+        )
+        for w in work
+    ]
+    tl.merge(model.attention_timeline(scaled))
+    return tl.result(model.step_overhead_s)
 
 
 def prefill_chunk(deployed: Deployed, chunk_tokens: int, context_tokens: ArrayLike) -> StepTime:
     """Prefill of one chunk of T tokens ending at context L, in every attention-DP group."""
-    return _forward(deployed, 1, chunk_tokens, context_tokens)
+    model = StepModel(deployed)
+    ctx = np.asarray(context_tokens, dtype=np.int64)
+    groups = deployed.attention_dp
+    tl = model.linear_timeline(np.full(np.shape(ctx), float(chunk_tokens * groups)))
+    work = [StepModel.chunk_work(kind, chunk_tokens, ctx) for kind, _ in model.kinds]
+    scaled = [
+        AttentionWork(
+            *(
+                np.asarray(x) * groups
+                for x in (w.flops, w.main_read_bytes, w.index_flops, w.index_read_bytes)
+            )
+        )
+        for w in work
+    ]
+    tl.merge(model.attention_timeline(scaled))
+    return tl.result(model.step_overhead_s)
 
 
 def prefill_time_s(deployed: Deployed, input_tokens: int) -> float:
