@@ -364,3 +364,206 @@ class Deployment(Frozen):
     @property
     def attention_dp(self) -> int:
         return self.gpus_per_replica // self.tp
+
+
+# --------------------------------------------------------------------------- workload
+class ConstantDist(Frozen):
+    kind: Literal["constant"] = "constant"
+    value: float = Field(ge=0)
+
+
+class LognormalDist(Frozen):
+    """Lognormal with the given mean and log-space sigma, clipped to [min, max]."""
+
+    kind: Literal["lognormal"] = "lognormal"
+    mean: float = Field(gt=0)
+    sigma: float = Field(ge=0, le=5)
+    min: float = Field(1, ge=0)
+    max: float | None = Field(None, gt=0)
+
+
+class EmpiricalDist(Frozen):
+    """Samples drawn with replacement from a file of numbers (one per line, or a CSV column)."""
+
+    kind: Literal["empirical"] = "empirical"
+    file: str
+    column: str | None = Field(None, description="CSV column name; None: one number per line")
+
+
+Distribution = Annotated[ConstantDist | LognormalDist | EmpiricalDist, Field(discriminator="kind")]
+
+
+class PoissonArrivals(Frozen):
+    kind: Literal["poisson"] = "poisson"
+    rate_per_s: float = Field(gt=0)
+
+
+class GammaArrivals(Frozen):
+    """Bursty arrivals: gamma inter-arrival times with coefficient of variation cv."""
+
+    kind: Literal["gamma"] = "gamma"
+    rate_per_s: float = Field(gt=0)
+    cv: float = Field(gt=0, description="1 = Poisson; > 1 burstier")
+
+
+class PiecewiseArrivals(Frozen):
+    """Poisson with a piecewise-constant rate: [[start_s, rate_per_s], ...]."""
+
+    kind: Literal["piecewise"] = "piecewise"
+    points: list[tuple[float, float]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _sorted(self) -> PiecewiseArrivals:
+        starts = [p[0] for p in self.points]
+        if starts != sorted(starts) or starts[0] != 0:
+            raise ValueError("points must start at 0 s and be sorted by time")
+        if any(rate < 0 for _, rate in self.points):
+            raise ValueError("rates must be >= 0")
+        return self
+
+
+class DiurnalArrivals(Frozen):
+    """Poisson with rate mean x (1 + amplitude x sin(2 pi (t - phase) / period))."""
+
+    kind: Literal["diurnal"] = "diurnal"
+    mean_rate_per_s: float = Field(gt=0)
+    amplitude: float = Field(ge=0, le=1)
+    period_s: float = Field(86_400, gt=0)
+    phase_s: float = 0.0
+
+
+Arrivals = Annotated[
+    PoissonArrivals | GammaArrivals | PiecewiseArrivals | DiurnalArrivals,
+    Field(discriminator="kind"),
+]
+ReasoningMode = Literal["non-think", "think-high", "think-max"]
+
+
+class ReasoningModeSpec(Frozen):
+    """Tokens a reasoning mode adds to the output, and the system prompt it prepends."""
+
+    reasoning_tokens: Distribution
+    extra_system_prompt_tokens: int = Field(0, ge=0)
+
+
+# kvplan's defaults for the three V4 reasoning modes. These are assumptions, not published
+# figures: the seeds only say think-max produces the most output tokens and prepends a
+# system prompt. Override them per scenario (workload.reasoning_modes).
+DEFAULT_REASONING_MODES: dict[str, ReasoningModeSpec] = {
+    "non-think": ReasoningModeSpec(reasoning_tokens=ConstantDist(value=0)),
+    "think-high": ReasoningModeSpec(
+        reasoning_tokens=LognormalDist(mean=1500, sigma=0.8, max=32_768)),
+    "think-max": ReasoningModeSpec(
+        reasoning_tokens=LognormalDist(mean=6000, sigma=0.8, max=131_072),
+        extra_system_prompt_tokens=1000),
+}
+
+
+class SLOSpec(Frozen):
+    ttft_s: float = Field(gt=0)
+    tpot_s: float = Field(gt=0)
+
+
+class SessionSpec(Frozen):
+    """Multi-turn sessions: each next turn's prompt extends the previous context."""
+
+    turns: Distribution = Field(description="turns per session (>= 1)")
+    think_time_s: Distribution = Field(description="user pause after a reply, seconds")
+    new_user_tokens: Distribution = Field(description="tokens the user adds per turn")
+    keep_reasoning: bool = Field(
+        False, description="True: reasoning tokens stay in the history (V4 interleaved "
+        "thinking); False: dropped at each new user turn (V3.2)"
+    )
+
+
+class WorkloadClass(Frozen):
+    name: str
+    share: float = Field(gt=0, description="relative share of arrivals")
+    input_tokens: Distribution
+    output_tokens: Distribution = Field(description="answer tokens, without reasoning")
+    reasoning_mode: ReasoningMode = "non-think"
+    system_prompt_tokens: int = Field(0, ge=0, description="shared system prompt length")
+    system_prompt_variants: int = Field(1, ge=1, description="distinct shared system prompts")
+    session: SessionSpec | None = None
+    slo: SLOSpec
+
+
+class TraceSpec(Frozen):
+    path: str
+    format: Literal["mooncake", "csv"] = "mooncake"
+    time_scale: float = Field(1.0, gt=0, description="multiply timestamps (0.5 = 2x faster)")
+    slo: SLOSpec = SLOSpec(ttft_s=2.0, tpot_s=0.1)
+
+
+class WorkloadSpec(Frozen):
+    arrival: Arrivals | None = None
+    classes: list[WorkloadClass] = Field(default_factory=list)
+    reasoning_modes: dict[ReasoningMode, ReasoningModeSpec] = Field(default_factory=dict)
+    trace: TraceSpec | None = None
+
+    @model_validator(mode="after")
+    def _synthetic_or_trace(self) -> WorkloadSpec:
+        if self.trace is None and (self.arrival is None or not self.classes):
+            raise ValueError("a workload needs 'arrival' and 'classes', or a 'trace'")
+        return self
+
+    def reasoning(self, mode: str) -> ReasoningModeSpec:
+        return self.reasoning_modes.get(mode, DEFAULT_REASONING_MODES[mode])  # type: ignore[call-overload]
+
+
+# --------------------------------------------------------------------------- scenario
+class HostTierSpec(Frozen):
+    """Second prefix-cache tier (host DRAM or disk) that HBM evicts into."""
+
+    capacity_gib: float = Field(gt=0)
+    bandwidth_gb_per_s: float = Field(gt=0, description="load bandwidth into HBM")
+
+
+class PrefixCacheSpec(Frozen):
+    enabled: bool = True
+    host_tier: HostTierSpec | None = None
+    invalidate_at_s: list[float] = Field(
+        default_factory=list, description="times at which every cached prefix is dropped "
+        "(e.g. a tokenizer change at cut-over)"
+    )
+
+
+class FaultSpec(Frozen):
+    replica: int = Field(ge=0)
+    at_s: float = Field(ge=0)
+    duration_s: float = Field(gt=0)
+
+
+class Scenario(Frozen):
+    name: str
+    description: str = ""
+    model: str
+    gpu: str
+    deployment: Deployment = Deployment()
+    replicas: PositiveInt = 1
+    router: Literal["round_robin", "least_outstanding_tokens", "prefix_affinity"] = (
+        "least_outstanding_tokens"
+    )
+    duration_s: float = Field(gt=0, description="arrivals stop after this time")
+    drain_s: float = Field(0, ge=0, description="keep simulating after arrivals stop")
+    seed: int = 0
+    block_tokens: PositiveInt = Field(
+        512, description="paged-KV block and prefix-hash block size (Mooncake traces: 512)"
+    )
+    queue_timeout_s: float = Field(60, gt=0, description="reject requests waiting longer")
+    admission_watermark: float = Field(0.01, ge=0, lt=1, description="share of blocks kept free")
+    prefix_cache: PrefixCacheSpec = PrefixCacheSpec()
+    faults: list[FaultSpec] = Field(default_factory=list)
+    workload: WorkloadSpec
+    sample_interval_s: float = Field(1.0, gt=0, description="time-series sampling interval")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        for fault in self.faults:
+            if fault.replica >= self.replicas:
+                raise ValueError(f"fault names replica {fault.replica} but there are "
+                                 f"{self.replicas} replicas (0-based)")
+        if self.deployment.mtp:
+            raise ValueError("the simulator does not model MTP speculative decoding yet; "
+                             "set deployment.mtp: false")
+        return self

@@ -1,0 +1,136 @@
+"""Paged KV blocks of one replica, shared between running requests and the prefix cache.
+
+A block holds ``block_tokens`` tokens of context for every layer. A block is free, owned by
+one running request (private), or cached under a prefix key: referenced by running requests
+(refcount > 0) or evictable (refcount 0, in LRU order). Allocation takes free blocks first
+and then evicts the least recently used cached blocks, so the cache lives in whatever HBM
+the running requests do not need (vLLM's prefix caching). Evicted blocks can spill to an
+optional host tier (LRU, bounded), from which a later request loads them at the tier's
+bandwidth. ``invalidate`` drops every cached prefix (e.g. a tokenizer change).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from planner.sim.request import Request
+
+
+class BlockPool:
+    def __init__(self, total_blocks: int, host_tier_blocks: int = 0,
+                 enable_caching: bool = True) -> None:
+        self.total_blocks = total_blocks
+        self.free_blocks = total_blocks
+        self.enable_caching = enable_caching
+        self.refcount: dict[int, int] = {}  # cached key -> running requests using it
+        self.evictable: OrderedDict[int, None] = OrderedDict()  # refcount 0, oldest first
+        self.host_tier_blocks = host_tier_blocks
+        self.host: OrderedDict[int, None] = OrderedDict()
+        self.epoch = 0  # bumped by invalidate(); older shared references become private
+
+    # ------------------------------------------------------------------ accounting
+    @property
+    def available_blocks(self) -> int:
+        """Blocks an allocation can get: free ones plus evictable cached ones."""
+        return self.free_blocks + len(self.evictable)
+
+    @property
+    def used_blocks(self) -> int:
+        """Blocks held by running requests (cached-but-evictable blocks count as free)."""
+        return self.total_blocks - self.available_blocks
+
+    def allocate(self, count: int) -> None:
+        """Take ``count`` blocks (caller checked available_blocks), evicting LRU if needed."""
+        take = min(count, self.free_blocks)
+        self.free_blocks -= take
+        for _ in range(count - take):
+            key, _ = self.evictable.popitem(last=False)
+            del self.refcount[key]
+            self._spill(key)
+
+    def _spill(self, key: int) -> None:
+        if self.host_tier_blocks <= 0:
+            return
+        self.host[key] = None
+        self.host.move_to_end(key)
+        while len(self.host) > self.host_tier_blocks:
+            self.host.popitem(last=False)
+
+    # ------------------------------------------------------------------ prefix cache
+    def peek(self, keys: list[int]) -> int:
+        """Leading blocks of ``keys`` cached in HBM (no side effects)."""
+        run = 0
+        for key in keys:
+            if key not in self.refcount:
+                break
+            run += 1
+        return run
+
+    def match(self, keys: list[int]) -> tuple[int, int]:
+        """(blocks cached in HBM, further blocks found in the host tier), leading run."""
+        if not self.enable_caching:
+            return 0, 0
+        hbm = self.peek(keys)
+        host = 0
+        for key in keys[hbm:]:
+            if key not in self.host:
+                break
+            host += 1
+        return hbm, host
+
+    def acquire(self, request: Request, keys: list[int]) -> None:
+        """The request references these cached blocks (a leading run found by match)."""
+        for key in keys:
+            count = self.refcount[key]
+            if count == 0:
+                del self.evictable[key]
+            self.refcount[key] = count + 1
+        request.shared_keys = list(keys)
+        request.shared_epoch = self.epoch
+
+    def release(self, request: Request, computed_blocks: int) -> None:
+        """Give back everything the request holds. Its private blocks among the first
+        ``computed_blocks`` blocks that have keys become cached; the rest are freed."""
+        shared = request.shared_keys
+        if request.shared_epoch == self.epoch:
+            for key in shared:
+                count = self.refcount[key] - 1
+                self.refcount[key] = count
+                if count == 0:
+                    self.evictable[key] = None
+        else:  # cached before an invalidation: those blocks are now plain private blocks
+            self.free_blocks += len(shared)
+        private = request.private_blocks
+        if self.enable_caching:
+            for key in request.block_keys[len(shared):computed_blocks]:
+                if private == 0:
+                    break
+                private -= 1
+                if key in self.refcount:  # someone cached the same prefix meanwhile
+                    self.free_blocks += 1
+                    continue
+                self.refcount[key] = 0
+                self.evictable[key] = None
+        self.free_blocks += private
+        request.shared_keys = []
+        request.private_blocks = 0
+
+    def load_from_host(self, keys: list[int]) -> None:
+        """Blocks loaded back from the host tier become private blocks of the loader (they
+        are cached again when it finishes); the caller allocated them."""
+        for key in keys:
+            self.host.pop(key, None)
+
+    def invalidate(self) -> None:
+        """Forget every cached prefix (HBM and host tier)."""
+        self.free_blocks += len(self.evictable)
+        self.evictable.clear()
+        self.refcount.clear()
+        self.host.clear()
+        self.epoch += 1
+
+    def check(self) -> None:
+        """Internal consistency (used by tests)."""
+        referenced = sum(1 for c in self.refcount.values() if c > 0)
+        assert len(self.evictable) + referenced == len(self.refcount)
+        assert 0 <= self.free_blocks <= self.total_blocks

@@ -1,0 +1,199 @@
+"""The simulated cluster: replicas, router, arrivals, session follow-ups, faults, cache
+invalidations and the time-series sampler, on one SimPy environment.
+
+Conservation is checked when a run ends: every request that arrived is exactly one of
+finished, rejected (with a reason), or in flight (queued, running, or waiting for a
+replica to come back).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
+
+import simpy
+
+from planner.errors import KvplanError
+from planner.hardware import load_gpu
+from planner.model.resolve import resolve_model
+from planner.plan.deployed import Deployed
+from planner.plan.memory import memory_budget
+from planner.plan.perf import StepModel
+from planner.schema import Scenario
+from planner.sim.metrics import TimeSeries
+from planner.sim.replica import Replica, ReplicaConfig
+from planner.sim.request import (
+    FINISHED,
+    REJECT_TOO_LONG_FOR_KV,
+    REJECT_TOO_LONG_FOR_MODEL,
+    REJECTED,
+    Request,
+)
+from planner.sim.router import Router
+from planner.sim.workload import Workload
+from planner.units import GB_BYTES, GIB_BYTES
+
+
+def block_geometry(deployed: Deployed, block_tokens: int) -> tuple[float, int, int]:
+    """(bytes of one block on one GPU, blocks of fixed state per sequence, blocks per
+    replica). A block holds block_tokens of context for every layer: compressed layers
+    store block_tokens / m entries of it."""
+    model = deployed.model
+    block_bytes = 0.0
+    state_bytes = 0.0
+    for kind, count in model.attention_groups:
+        share = kind.kv_shard_fraction(deployed.tp)
+        block_bytes += count * share * float(kind.kv_bytes(block_tokens))
+        state_bytes += count * share * kind.state_bytes()
+    if block_bytes <= 0:
+        raise KvplanError("the model's cache does not grow with context; nothing to page",
+                          field="block_tokens", value=block_tokens)
+    pool = memory_budget(deployed).kv_pool_bytes
+    per_group = math.floor(pool / block_bytes)
+    return block_bytes, math.ceil(state_bytes / block_bytes), per_group * deployed.attention_dp
+
+
+class Cluster:
+    def __init__(self, scenario: Scenario, workload: Workload, fast: bool) -> None:
+        self.scenario = scenario
+        self.workload = workload
+        self.env = simpy.Environment()
+        model = resolve_model(scenario.model)
+        self.deployed = Deployed.build(model, load_gpu(scenario.gpu), scenario.deployment)
+        self.step_model = StepModel(self.deployed)
+        bs = scenario.block_tokens
+        block_bytes, state_blocks, total_blocks = block_geometry(self.deployed, bs)
+        cache = scenario.prefix_cache
+        host_blocks = 0
+        load_s_per_block = 0.0
+        if cache.host_tier is not None:
+            # The host tier keeps one copy of a block for all layers (not per TP rank).
+            full_block_bytes = float(self.deployed.model.kv_bytes(bs))
+            host_blocks = int(cache.host_tier.capacity_gib * GIB_BYTES // full_block_bytes)
+            load_s_per_block = full_block_bytes / (cache.host_tier.bandwidth_gb_per_s * GB_BYTES)
+        self.config = ReplicaConfig(
+            block_tokens=bs, state_blocks=state_blocks, total_blocks=total_blocks,
+            max_num_seqs=scenario.deployment.max_num_seqs,
+            max_batched_tokens=scenario.deployment.max_batched_tokens,
+            queue_timeout_s=scenario.queue_timeout_s,
+            watermark_blocks=int(scenario.admission_watermark * total_blocks),
+            host_tier_blocks=host_blocks, host_load_s_per_block=load_s_per_block,
+            enable_prefix_cache=cache.enabled, fast=fast,
+        )
+        self.block_bytes = block_bytes
+        self.replicas = [Replica(i, self.env, self.config, self.step_model, self._on_finish)
+                         for i in range(scenario.replicas)]
+        self.router = Router(scenario.router, self.replicas)
+        self.requests: list[Request] = []
+        self.pending: list[Request] = []  # arrived while every replica was down
+        self.series = TimeSeries()
+        self.end_s = scenario.duration_s + scenario.drain_s
+        self.env.process(self._arrivals(workload.requests()))
+        for fault in scenario.faults:
+            self.env.process(self._fault(fault.replica, fault.at_s, fault.duration_s))
+        for at_s in cache.invalidate_at_s:
+            self.env.process(self._invalidate(at_s))
+        self.env.process(self._sampler())
+
+    # ------------------------------------------------------------------ arrivals
+    def _arrivals(self, stream: Iterator[Request]) -> Generator[simpy.Event, Any, None]:
+        for request in stream:
+            if request.arrival_s >= self.end_s:
+                return
+            if request.arrival_s > self.env.now:
+                yield self.env.timeout(request.arrival_s - self.env.now)
+            self._arrive(request)
+
+    def _delayed(self, request: Request) -> Generator[simpy.Event, Any, None]:
+        yield self.env.timeout(max(request.arrival_s - self.env.now, 0.0))
+        self._arrive(request)
+
+    def _arrive(self, request: Request) -> None:
+        self.requests.append(request)
+        total = request.input_tokens + request.output_tokens
+        if total > self.deployed.model.max_context_tokens:
+            self._reject(request, REJECT_TOO_LONG_FOR_MODEL)
+        elif self.config.state_blocks + -(-total // self.config.block_tokens) > \
+                self.config.total_blocks:
+            self._reject(request, REJECT_TOO_LONG_FOR_KV)
+        else:
+            self._route(request)
+
+    def _reject(self, request: Request, reason: str) -> None:
+        request.state = REJECTED
+        request.reject_reason = reason
+        request.finish_s = self.env.now
+
+    def _route(self, request: Request) -> None:
+        replica = self.router.choose(request, self.env.now)
+        if replica is None:
+            self.pending.append(request)
+        else:
+            replica.submit(request)
+
+    def _on_finish(self, request: Request, now: float) -> None:
+        follow_up = self.workload.next_turn(request, now)
+        if follow_up is not None and follow_up.arrival_s < self.end_s:
+            self.env.process(self._delayed(follow_up))
+
+    # ------------------------------------------------------------------ events
+    def _fault(self, index: int, at_s: float, duration_s: float
+               ) -> Generator[simpy.Event, Any, None]:
+        yield self.env.timeout(at_s)
+        displaced = self.replicas[index].fail(self.env.now)
+        for request in displaced:
+            self._route(request)
+        yield self.env.timeout(duration_s)
+        self.replicas[index].recover()
+        pending, self.pending = self.pending, []
+        for request in pending:
+            self._route(request)
+
+    def _invalidate(self, at_s: float) -> Generator[simpy.Event, Any, None]:
+        yield self.env.timeout(at_s)
+        for replica in self.replicas:
+            replica.sync(self.env.now)
+            replica.pool.invalidate()
+
+    def _sampler(self) -> Generator[simpy.Event, Any, None]:
+        interval = self.scenario.sample_interval_s
+        while True:
+            now = self.env.now
+            for replica in self.replicas:
+                replica.sync(now)
+            up = [r for r in self.replicas if r.up]
+            self.series.time_s.append(now)
+            self.series.kv_utilization.append(
+                sum(r.kv_utilization() for r in up) / len(up) if up else 0.0)
+            self.series.queued.append(sum(len(r.waiting) for r in self.replicas)
+                                      + len(self.pending))
+            self.series.running.append(sum(len(r.running) for r in self.replicas))
+            yield self.env.timeout(interval)
+
+    # ------------------------------------------------------------------ running
+    def run(self, progress: Callable[[float], None] | None = None, chunks: int = 100) -> None:
+        """Simulate to the end time; ``progress`` gets the fraction done after each chunk."""
+        for i in range(1, chunks + 1):
+            self.env.run(until=self.end_s * i / chunks)
+            if progress is not None:
+                progress(i / chunks)
+        for replica in self.replicas:
+            replica.sync(self.end_s)
+        self.check_conservation()
+
+    @property
+    def preemptions(self) -> int:
+        return sum(r.preemptions for r in self.replicas)
+
+    def check_conservation(self) -> None:
+        finished = sum(1 for r in self.requests if r.state == FINISHED)
+        rejected = [r for r in self.requests if r.state == REJECTED]
+        queued = sum(len(rep.waiting) + len(rep.running) for rep in self.replicas)
+        in_flight = queued + len(self.pending)
+        if finished + len(rejected) + in_flight != len(self.requests):
+            raise AssertionError(
+                f"request conservation violated: arrived {len(self.requests)} != finished "
+                f"{finished} + rejected {len(rejected)} + in flight {in_flight}")
+        if any(not r.reject_reason for r in rejected):
+            raise AssertionError("a rejected request has no reason")

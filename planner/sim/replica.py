@@ -1,0 +1,457 @@
+"""One serving replica: continuous batching with chunked prefill over paged KV blocks.
+
+Each step the scheduler (vLLM V1 style) first serves running requests in arrival order
+(decodes take one token; unfinished prefills take a chunk of the token budget), making room
+by preempting the latest-arrived running request when blocks run out (recomputation: it
+returns to the front of the queue and re-prefills prompt + generated tokens, mostly from
+its own cached blocks). Then it admits waiting requests first-come-first-served while the
+batch has sequence slots, token budget and blocks above the watermark, matching each one's
+prompt against the prefix cache. Step durations come from ``planner.plan.perf.StepModel``.
+
+Two modes, one answer. ``exact`` runs one step per event. ``fast`` runs a decode-only batch
+for K iterations in one event (a "jump"); K ends at the first completion, at the first
+iteration whose KV blocks could not be allocated, or at the first step boundary at or after
+a time the scheduler would act on (a queue timeout or a host-tier load finishing), and a
+jump is cut short at the next boundary when a request is routed here. State inside a jump
+is materialised lazily by ``sync(t)`` with the same rule as exact mode: at time t a step
+that ends at or after t has its blocks allocated but its tokens not yet emitted.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import deque
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import simpy
+
+from planner.plan.perf import AttentionWork, StepModel
+from planner.sim.block_pool import BlockPool
+from planner.sim.request import (
+    FINISHED,
+    REJECT_QUEUE_TIMEOUT,
+    REJECTED,
+    RUNNING,
+    WAITING,
+    Request,
+)
+
+MAX_JUMP_ITERATIONS = 4096  # bounds the arrays a jump allocates
+
+
+@dataclass(frozen=True)
+class ReplicaConfig:
+    block_tokens: int
+    state_blocks: int  # fixed per-sequence state (sliding window, compressor tail)
+    total_blocks: int
+    max_num_seqs: int
+    max_batched_tokens: int
+    queue_timeout_s: float
+    watermark_blocks: int
+    host_tier_blocks: int
+    host_load_s_per_block: float
+    enable_prefix_cache: bool
+    fast: bool
+
+
+@dataclass
+class Jump:
+    """A run of decode-only iterations planned at ``start_s``."""
+
+    start_s: float
+    requests: list[Request]
+    contexts: np.ndarray  # contexts at iteration 0
+    ends_s: list[float]  # end time of each iteration
+    allocated: int = 1  # iterations whose blocks are allocated (iteration 0 at schedule)
+    emitted: int = 0  # iterations whose tokens are applied
+
+    @property
+    def length(self) -> int:
+        return len(self.ends_s)
+
+
+class Replica:
+    def __init__(self, index: int, env: simpy.Environment, config: ReplicaConfig,
+                 step_model: StepModel, on_finish: Callable[[Request, float], None]) -> None:
+        self.index = index
+        self.env = env
+        self.config = config
+        self.step_model = step_model
+        self.on_finish = on_finish
+        self.pool = self._new_pool()
+        self.waiting: deque[Request] = deque()
+        self.running: list[Request] = []  # sorted by (arrival_s, rid): scheduling priority
+        self.up = True
+        self.jump: Jump | None = None
+        self.busy = False
+        self.preemptions = 0
+        self.steps = 0
+        self.events = 0
+        self._wakeup = env.event()
+        self._cut = env.event()
+        self._abort = False
+        self.process = env.process(self._loop())
+
+    def _new_pool(self) -> BlockPool:
+        c = self.config
+        return BlockPool(c.total_blocks, c.host_tier_blocks, c.enable_prefix_cache)
+
+    # ------------------------------------------------------------------ helpers
+    def blocks_for(self, tokens: int) -> int:
+        return -(-tokens // self.config.block_tokens)
+
+    def _token_blocks(self, r: Request) -> int:
+        return len(r.shared_keys) + r.private_blocks - self.config.state_blocks
+
+    def outstanding_tokens(self) -> int:
+        """Prefill and decode tokens still to run for every request here."""
+        total = 0
+        for r in self.running:
+            total += r.prefill_target - r.computed_tokens + r.output_tokens - r.generated
+        for r in self.waiting:
+            total += r.input_tokens + r.output_tokens
+        return total
+
+    def kv_utilization(self) -> float:
+        return self.pool.used_blocks / self.pool.total_blocks
+
+    # ------------------------------------------------------------------ arrivals
+    def submit(self, request: Request) -> None:
+        request.replica = self.index
+        request.state = WAITING
+        self.waiting.append(request)
+        self._poke()
+
+    def _poke(self) -> None:
+        """Make the scheduler look again: wake it if idle, cut a jump short if jumping."""
+        if not self.busy:
+            if not self._wakeup.triggered:
+                self._wakeup.succeed()
+        elif self.jump is not None and not self._cut.triggered:
+            self._cut.succeed()
+
+    # ------------------------------------------------------------------ main loop
+    def _loop(self) -> Generator[simpy.Event, Any, None]:
+        env = self.env
+        while True:
+            if not self.up:
+                self._wakeup = env.event()
+                yield self._wakeup
+                continue
+            yield env.timeout(0)  # let every event at this instant (arrivals) land first
+            self.events += 1
+            batch = self._schedule(env.now)
+            if batch is None:
+                self.busy = False
+                self._wakeup = env.event()
+                timer = self._next_timer(env.now)
+                if timer is None:
+                    yield self._wakeup
+                else:
+                    yield self._wakeup | env.timeout(timer - env.now)
+                continue
+            self.busy = True
+            decode, chunks = batch
+            if chunks or not self.config.fast:
+                yield from self._run_single(decode, chunks)
+            else:
+                yield from self._run_jump(decode)
+
+    def _next_timer(self, now: float) -> float | None:
+        """When an idle replica must look again: a host-tier load finishing."""
+        pending = [r.ready_s for r in self.waiting if r.ready_s > now]
+        return min(pending) if pending else None
+
+    # ------------------------------------------------------------------ scheduling
+    def _expire(self, now: float) -> None:
+        timeout = self.config.queue_timeout_s
+        # Same predicate as the fast-mode deadline: now > arrival + timeout.
+        if not any(not r.admitted_once and now > r.arrival_s + timeout for r in self.waiting):
+            return
+        kept: deque[Request] = deque()
+        for r in self.waiting:
+            if not r.admitted_once and now > r.arrival_s + timeout:
+                r.state = REJECTED
+                r.reject_reason = REJECT_QUEUE_TIMEOUT
+                r.finish_s = now
+            else:
+                kept.append(r)
+        self.waiting = kept
+
+    def _preempt_latest(self) -> Request:
+        victim = self.running.pop()
+        self.pool.release(victim, self._token_blocks_computed(victim))
+        victim.computed_tokens = 0
+        victim.decoding = False
+        victim.state = WAITING
+        victim.preemptions += 1
+        self.preemptions += 1
+        self.waiting.appendleft(victim)
+        return victim
+
+    def _token_blocks_computed(self, r: Request) -> int:
+        """Leading blocks whose tokens all have KV (cacheable on release)."""
+        kv_tokens = r.context_tokens - 1 if r.decoding else r.computed_tokens
+        return kv_tokens // self.config.block_tokens
+
+    def _schedule(self, now: float) -> tuple[list[Request], list[tuple[Request, int]]] | None:
+        cfg = self.config
+        self._expire(now)
+        budget = cfg.max_batched_tokens
+        decode: list[Request] = []
+        chunks: list[tuple[Request, int]] = []
+        i = 0
+        while i < len(self.running) and budget > 0:
+            r = self.running[i]
+            if r.decoding:
+                tokens, kv_after = 1, r.context_tokens
+            else:
+                tokens = min(r.prefill_target - r.computed_tokens, budget)
+                kv_after = r.computed_tokens + tokens
+            need = self.blocks_for(kv_after) - self._token_blocks(r)
+            while need > self.pool.available_blocks:
+                if self._preempt_latest() is r:
+                    break
+            else:
+                self.pool.allocate(max(need, 0))
+                r.private_blocks += max(need, 0)
+                budget -= tokens
+                if r.decoding:
+                    decode.append(r)
+                else:
+                    chunks.append((r, tokens))
+                i += 1
+                continue
+            break  # r itself was preempted: it was the last running request
+        self._admit(now, budget, chunks, len(decode) + len(chunks))
+        if not decode and not chunks:
+            return None
+        return decode, chunks
+
+    def _admit(self, now: float, budget: int, chunks: list[tuple[Request, int]],
+               scheduled: int) -> None:
+        cfg = self.config
+        bs = cfg.block_tokens
+        while self.waiting and len(self.running) < cfg.max_num_seqs and budget > 0:
+            r = self.waiting[0]
+            if r.ready_s > now:
+                break
+            target = r.input_tokens + r.generated
+            hbm, host = self.pool.match(r.block_keys)
+            cacheable = (target - 1) // bs  # at least one token is always computed
+            hbm = min(hbm, cacheable)
+            host = min(host, cacheable - hbm)
+            if host and cfg.host_load_s_per_block > 0 and r.ready_s == 0.0:
+                # Load from the host tier first; look again when it has arrived.
+                r.ready_s = now + host * cfg.host_load_s_per_block
+                break
+            cached = (hbm + host) * bs
+            tokens = min(target - cached, budget)
+            need = cfg.state_blocks + self.blocks_for(cached + tokens) - hbm
+            if self.pool.available_blocks - need < cfg.watermark_blocks:
+                break
+            self.waiting.popleft()
+            self.pool.acquire(r, r.block_keys[:hbm])
+            self.pool.allocate(need)
+            if host:
+                self.pool.load_from_host(r.block_keys[hbm:hbm + host])
+            r.private_blocks = need
+            r.prefill_target = target
+            r.computed_tokens = cached
+            r.decoding = False
+            r.ready_s = 0.0
+            if not r.admitted_once:
+                r.admitted_once = True
+                r.cached_tokens = cached
+            r.state = RUNNING
+            bisect.insort(self.running, r, key=lambda x: (x.arrival_s, x.rid))
+            chunks.append((r, tokens))
+            budget -= tokens
+
+    # ------------------------------------------------------------------ running steps
+    def _decode_contexts(self, decode: list[Request]) -> np.ndarray:
+        return np.fromiter((r.context_tokens for r in decode), dtype=np.int64, count=len(decode))
+
+    def _step_time(self, decode: list[Request], chunks: list[tuple[Request, int]]) -> float:
+        model = self.step_model
+        tokens = len(decode) + sum(t for _, t in chunks)
+        base = model.step_overhead_s + model.linear_time_s(tokens)
+        if not chunks:
+            return base + float(model.decode_attention_time_s(self._decode_contexts(decode)))
+        contexts = self._decode_contexts(decode)
+        work = []
+        for kind, _ in model.kinds:
+            parts = [StepModel.decode_work(kind, contexts)] if decode else []
+            parts += [StepModel.chunk_work(kind, t, r.computed_tokens + t) for r, t in chunks]
+            work.append(AttentionWork(*(float(sum(np.sum(getattr(p, f)) for p in parts))
+                                        for f in ("flops", "main_read_bytes", "index_flops",
+                                                  "index_read_bytes"))))
+        return base + float(model.attention_time_s(work))
+
+    def _wait_until(self, end_s: float) -> Generator[simpy.Event, Any, bool]:
+        """Wait for end_s; True if a cut event arrived first."""
+        self._cut = self.env.event()
+        result = yield self.env.timeout(end_s - self.env.now) | self._cut
+        return self._cut in result and self.env.now < end_s
+
+    def _run_single(self, decode: list[Request],
+                    chunks: list[tuple[Request, int]]) -> Generator[simpy.Event, Any, None]:
+        end_s = self.env.now + self._step_time(decode, chunks)
+        self.jump = None
+        self.steps += 1
+        self._abort = False
+        self._cut = self.env.event()
+        yield self.env.timeout(end_s - self.env.now)
+        if self._abort:
+            return
+        yield self.env.timeout(0)  # same-instant arrivals see the step not yet committed
+        if self._abort:
+            return
+        for r, tokens in chunks:
+            r.computed_tokens += tokens
+            if r.computed_tokens >= r.prefill_target:
+                r.decoding = True
+                self._emit(r, end_s)
+        for r in decode:
+            self._emit(r, end_s)
+
+    def _emit(self, r: Request, now: float) -> None:
+        r.generated += 1
+        if r.generated == 1:
+            r.first_token_s = now
+        if r.generated >= r.output_tokens:
+            self._finish(r, now)
+
+    def _finish(self, r: Request, now: float) -> None:
+        r.state = FINISHED
+        r.finish_s = now
+        self.running.remove(r)
+        self.pool.release(r, self._token_blocks_computed(r))
+        self.on_finish(r, now)
+
+    # ------------------------------------------------------------------ fast mode
+    def _plan_jump(self, decode: list[Request], now: float) -> Jump:
+        contexts = self._decode_contexts(decode)
+        remaining = min(r.output_tokens - r.generated for r in decode)
+        k = min(remaining, MAX_JUMP_ITERATIONS)
+        if k > 1:
+            # Blocks needed by iterations 1..k-1 beyond what iteration 0 allocated.
+            offsets = np.arange(k, dtype=np.int64)
+            grid = contexts[:, None] + offsets[None, :]
+            bs = self.config.block_tokens
+            held = -(-contexts // bs)
+            need = np.sum(-(-grid // bs) - held[:, None], axis=0)
+            k = int(np.searchsorted(need, self.pool.available_blocks, side="right"))
+            k = max(k, 1)
+        offsets = np.arange(k, dtype=np.int64)
+        model = self.step_model
+        base = model.step_overhead_s + model.linear_time_s(len(decode))
+        attention = model.decode_attention_time_s(contexts[:, None] + offsets[None, :], axis=0)
+        durations = (base + np.asarray(attention, dtype=np.float64)).tolist()
+        ends = []
+        t = now
+        for dt in durations:
+            t = t + dt
+            ends.append(t)
+        deadline = self._next_deadline(now)
+        if deadline is not None:
+            # Stop at the first boundary at or after which the scheduler must act.
+            cut = bisect.bisect_left(ends, deadline)
+            ends = ends[:cut + 1]
+        return Jump(now, list(decode), contexts, ends)
+
+    def _next_deadline(self, now: float) -> float | None:
+        """Earliest time a waiting request changes state by itself: host load done
+        (schedulable at ready_s) or queue timeout (rejected once now - arrival > timeout,
+        so at any boundary strictly after arrival + timeout: nudged by one ulp)."""
+        times = []
+        for r in self.waiting:
+            if r.ready_s > now:
+                times.append(r.ready_s)
+            if not r.admitted_once:
+                times.append(math.nextafter(r.arrival_s + self.config.queue_timeout_s, math.inf))
+        return min(times) if times else None
+
+    def _run_jump(self, decode: list[Request]) -> Generator[simpy.Event, Any, None]:
+        jump = self._plan_jump(decode, self.env.now)
+        self.jump = jump
+        self._abort = False
+        end_s = jump.ends_s[-1]
+        while True:
+            cut = yield from self._wait_until(end_s)
+            if self._abort:
+                return
+            if not cut:
+                break
+            # Routed a new request: stop at the first boundary at or after now.
+            index = bisect.bisect_left(jump.ends_s, self.env.now)
+            del jump.ends_s[index + 1:]
+            end_s = jump.ends_s[-1]
+        yield self.env.timeout(0)
+        if self._abort:
+            return
+        self._commit(jump, jump.length, jump.length)
+        self.steps += jump.length
+        self.jump = None
+        for r in jump.requests:
+            if r.generated >= r.output_tokens:
+                self._finish(r, end_s)
+
+    def _commit(self, jump: Jump, started: int, done: int) -> None:
+        """Allocate blocks for iterations [allocated, started) and emit the tokens of
+        iterations [emitted, done)."""
+        if started > jump.allocated:
+            bs = self.config.block_tokens
+            before = -(-(jump.contexts + jump.allocated - 1) // bs)
+            after = -(-(jump.contexts + started - 1) // bs)
+            for r, extra in zip(jump.requests, (after - before).tolist(), strict=True):
+                if extra:
+                    self.pool.allocate(extra)
+                    r.private_blocks += extra
+            jump.allocated = started
+        if done > jump.emitted:
+            for r in jump.requests:
+                r.generated += done - jump.emitted
+            jump.emitted = done
+
+    def sync(self, now: float) -> None:
+        """Materialise a jump up to ``now`` (exact mode has nothing to do)."""
+        jump = self.jump
+        if jump is None:
+            return
+        done = bisect.bisect_left(jump.ends_s, now)  # iterations ending strictly before now
+        done = min(done, jump.length - 1)  # the last iteration is committed by the loop
+        self._commit(jump, min(done + 1, jump.length), done)
+
+    # ------------------------------------------------------------------ faults
+    def fail(self, now: float) -> list[Request]:
+        """Go down: every queued and running request is handed back for re-routing."""
+        self.sync(now)
+        self._abort = True
+        self.jump = None
+        if not self._cut.triggered:
+            self._cut.succeed()
+        displaced = [*self.running, *self.waiting]
+        for r in displaced:
+            r.computed_tokens = 0
+            r.decoding = False
+            r.shared_keys = []
+            r.private_blocks = 0
+            r.ready_s = 0.0
+            r.reroutes += 1
+            r.state = WAITING
+        self.running = []
+        self.waiting = deque()
+        self.pool = self._new_pool()  # a restarted engine has an empty cache
+        self.up = False
+        self.busy = False
+        return displaced
+
+    def recover(self) -> None:
+        self.up = True
+        if not self._wakeup.triggered:
+            self._wakeup.succeed()
