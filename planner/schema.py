@@ -452,10 +452,12 @@ class ReasoningModeSpec(Frozen):
 DEFAULT_REASONING_MODES: dict[str, ReasoningModeSpec] = {
     "non-think": ReasoningModeSpec(reasoning_tokens=ConstantDist(value=0)),
     "think-high": ReasoningModeSpec(
-        reasoning_tokens=LognormalDist(mean=1500, sigma=0.8, max=32_768)),
+        reasoning_tokens=LognormalDist(mean=1500, sigma=0.8, max=32_768)
+    ),
     "think-max": ReasoningModeSpec(
         reasoning_tokens=LognormalDist(mean=6000, sigma=0.8, max=131_072),
-        extra_system_prompt_tokens=1000),
+        extra_system_prompt_tokens=1000,
+    ),
 }
 
 
@@ -471,8 +473,9 @@ class SessionSpec(Frozen):
     think_time_s: Distribution = Field(description="user pause after a reply, seconds")
     new_user_tokens: Distribution = Field(description="tokens the user adds per turn")
     keep_reasoning: bool = Field(
-        False, description="True: reasoning tokens stay in the history (V4 interleaved "
-        "thinking); False: dropped at each new user turn (V3.2)"
+        False,
+        description="True: reasoning tokens stay in the history (V4 interleaved "
+        "thinking); False: dropped at each new user turn (V3.2)",
     )
 
 
@@ -523,8 +526,9 @@ class PrefixCacheSpec(Frozen):
     enabled: bool = True
     host_tier: HostTierSpec | None = None
     invalidate_at_s: list[float] = Field(
-        default_factory=list, description="times at which every cached prefix is dropped "
-        "(e.g. a tokenizer change at cut-over)"
+        default_factory=list,
+        description="times at which every cached prefix is dropped "
+        "(e.g. a tokenizer change at cut-over)",
     )
 
 
@@ -561,9 +565,13 @@ class Scenario(Frozen):
     def _consistent(self) -> Scenario:
         for fault in self.faults:
             if fault.replica >= self.replicas:
-                raise ValueError(f"fault names replica {fault.replica} but there are "
-                                 f"{self.replicas} replicas (0-based)")
+                raise ValueError(
+                    f"fault names replica {fault.replica} but there are "
+                    f"{self.replicas} replicas (0-based)"
+                )
         if self.deployment.mtp:
-            raise ValueError("the simulator does not model MTP speculative decoding yet; "
-                             "set deployment.mtp: false")
+            raise ValueError(
+                "the simulator does not model MTP speculative decoding yet; "
+                "set deployment.mtp: false"
+            )
         return self

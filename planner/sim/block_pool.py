@@ -17,8 +17,9 @@ from planner.sim.request import Request
 
 
 class BlockPool:
-    def __init__(self, total_blocks: int, host_tier_blocks: int = 0,
-                 enable_caching: bool = True) -> None:
+    def __init__(
+        self, total_blocks: int, host_tier_blocks: int = 0, enable_caching: bool = True
+    ) -> None:
         self.total_blocks = total_blocks
         self.free_blocks = total_blocks
         self.enable_caching = enable_caching
@@ -78,6 +79,11 @@ class BlockPool:
             host += 1
         return hbm, host
 
+    def idle_among(self, keys: list[int]) -> int:
+        """How many of these cached blocks are evictable now (acquiring them takes them
+        out of the available pool)."""
+        return sum(1 for key in keys if self.refcount[key] == 0)
+
     def acquire(self, request: Request, keys: list[int]) -> None:
         """The request references these cached blocks (a leading run found by match)."""
         for key in keys:
@@ -90,27 +96,36 @@ class BlockPool:
 
     def release(self, request: Request, computed_blocks: int) -> None:
         """Give back everything the request holds. Its private blocks among the first
-        ``computed_blocks`` blocks that have keys become cached; the rest are freed."""
+        ``computed_blocks`` blocks that have keys become cached; the rest are freed.
+
+        Blocks enter the LRU tail-first (as vLLM frees them), so a prefix's head is always
+        more recent than its continuations and eviction eats prefixes from the end."""
         shared = request.shared_keys
+        released: list[int] = []  # keys now at refcount 0, in prefix order
         if request.shared_epoch == self.epoch:
             for key in shared:
                 count = self.refcount[key] - 1
                 self.refcount[key] = count
                 if count == 0:
-                    self.evictable[key] = None
+                    released.append(key)
         else:  # cached before an invalidation: those blocks are now plain private blocks
             self.free_blocks += len(shared)
         private = request.private_blocks
         if self.enable_caching:
-            for key in request.block_keys[len(shared):computed_blocks]:
+            for key in request.block_keys[len(shared) : computed_blocks]:
                 if private == 0:
                     break
                 private -= 1
                 if key in self.refcount:  # someone cached the same prefix meanwhile
                     self.free_blocks += 1
+                    if self.refcount[key] == 0:
+                        released.append(key)  # touch it, it is part of this prefix
+                        del self.evictable[key]
                     continue
                 self.refcount[key] = 0
-                self.evictable[key] = None
+                released.append(key)
+        for key in reversed(released):
+            self.evictable[key] = None
         self.free_blocks += private
         request.shared_keys = []
         request.private_blocks = 0

@@ -47,8 +47,11 @@ def block_geometry(deployed: Deployed, block_tokens: int) -> tuple[float, int, i
         block_bytes += count * share * float(kind.kv_bytes(block_tokens))
         state_bytes += count * share * kind.state_bytes()
     if block_bytes <= 0:
-        raise KvplanError("the model's cache does not grow with context; nothing to page",
-                          field="block_tokens", value=block_tokens)
+        raise KvplanError(
+            "the model's cache does not grow with context; nothing to page",
+            field="block_tokens",
+            value=block_tokens,
+        )
     pool = memory_budget(deployed).kv_pool_bytes
     per_group = math.floor(pool / block_bytes)
     return block_bytes, math.ceil(state_bytes / block_bytes), per_group * deployed.attention_dp
@@ -73,17 +76,23 @@ class Cluster:
             host_blocks = int(cache.host_tier.capacity_gib * GIB_BYTES // full_block_bytes)
             load_s_per_block = full_block_bytes / (cache.host_tier.bandwidth_gb_per_s * GB_BYTES)
         self.config = ReplicaConfig(
-            block_tokens=bs, state_blocks=state_blocks, total_blocks=total_blocks,
+            block_tokens=bs,
+            state_blocks=state_blocks,
+            total_blocks=total_blocks,
             max_num_seqs=scenario.deployment.max_num_seqs,
             max_batched_tokens=scenario.deployment.max_batched_tokens,
             queue_timeout_s=scenario.queue_timeout_s,
             watermark_blocks=int(scenario.admission_watermark * total_blocks),
-            host_tier_blocks=host_blocks, host_load_s_per_block=load_s_per_block,
-            enable_prefix_cache=cache.enabled, fast=fast,
+            host_tier_blocks=host_blocks,
+            host_load_s_per_block=load_s_per_block,
+            enable_prefix_cache=cache.enabled,
+            fast=fast,
         )
         self.block_bytes = block_bytes
-        self.replicas = [Replica(i, self.env, self.config, self.step_model, self._on_finish)
-                         for i in range(scenario.replicas)]
+        self.replicas = [
+            Replica(i, self.env, self.config, self.step_model, self._on_finish)
+            for i in range(scenario.replicas)
+        ]
         self.router = Router(scenario.router, self.replicas)
         self.requests: list[Request] = []
         self.pending: list[Request] = []  # arrived while every replica was down
@@ -114,8 +123,10 @@ class Cluster:
         total = request.input_tokens + request.output_tokens
         if total > self.deployed.model.max_context_tokens:
             self._reject(request, REJECT_TOO_LONG_FOR_MODEL)
-        elif self.config.state_blocks + -(-total // self.config.block_tokens) > \
-                self.config.total_blocks:
+        elif (
+            self.config.state_blocks + -(-total // self.config.block_tokens)
+            > self.config.total_blocks
+        ):
             self._reject(request, REJECT_TOO_LONG_FOR_KV)
         else:
             self._route(request)
@@ -138,8 +149,9 @@ class Cluster:
             self.env.process(self._delayed(follow_up))
 
     # ------------------------------------------------------------------ events
-    def _fault(self, index: int, at_s: float, duration_s: float
-               ) -> Generator[simpy.Event, Any, None]:
+    def _fault(
+        self, index: int, at_s: float, duration_s: float
+    ) -> Generator[simpy.Event, Any, None]:
         yield self.env.timeout(at_s)
         displaced = self.replicas[index].fail(self.env.now)
         for request in displaced:
@@ -155,6 +167,7 @@ class Cluster:
         for replica in self.replicas:
             replica.sync(self.env.now)
             replica.pool.invalidate()
+            replica.cut()  # freed prefixes can make waiting requests admissible
 
     def _sampler(self) -> Generator[simpy.Event, Any, None]:
         interval = self.scenario.sample_interval_s
@@ -165,9 +178,11 @@ class Cluster:
             up = [r for r in self.replicas if r.up]
             self.series.time_s.append(now)
             self.series.kv_utilization.append(
-                sum(r.kv_utilization() for r in up) / len(up) if up else 0.0)
-            self.series.queued.append(sum(len(r.waiting) for r in self.replicas)
-                                      + len(self.pending))
+                sum(r.kv_utilization() for r in up) / len(up) if up else 0.0
+            )
+            self.series.queued.append(
+                sum(len(r.waiting) for r in self.replicas) + len(self.pending)
+            )
             self.series.running.append(sum(len(r.running) for r in self.replicas))
             yield self.env.timeout(interval)
 
@@ -194,6 +209,7 @@ class Cluster:
         if finished + len(rejected) + in_flight != len(self.requests):
             raise AssertionError(
                 f"request conservation violated: arrived {len(self.requests)} != finished "
-                f"{finished} + rejected {len(rejected)} + in flight {in_flight}")
+                f"{finished} + rejected {len(rejected)} + in flight {in_flight}"
+            )
         if any(not r.reject_reason for r in rejected):
             raise AssertionError("a rejected request has no reason")

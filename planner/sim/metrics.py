@@ -24,8 +24,10 @@ PERCENTILES = (50, 90, 99)
 def percentiles(values: np.ndarray) -> dict[str, float | None]:
     if values.size == 0:
         return {f"p{p}": None for p in PERCENTILES}
-    return {f"p{p}": float(v) for p, v in zip(PERCENTILES, np.percentile(values, PERCENTILES),
-                                              strict=True)}
+    return {
+        f"p{p}": float(v)
+        for p, v in zip(PERCENTILES, np.percentile(values, PERCENTILES), strict=True)
+    }
 
 
 @dataclass
@@ -36,8 +38,12 @@ class TimeSeries:
     running: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, list[float] | list[int]]:
-        return {"time_s": self.time_s, "kv_utilization": self.kv_utilization,
-                "queued": self.queued, "running": self.running}
+        return {
+            "time_s": self.time_s,
+            "kv_utilization": self.kv_utilization,
+            "queued": self.queued,
+            "running": self.running,
+        }
 
 
 @dataclass
@@ -62,8 +68,13 @@ def finished_arrays(requests: list[Request]) -> RequestArrays:
     return RequestArrays(
         class_index=col(lambda r: r.class_index, np.int64),
         ttft_s=col(lambda r: r.first_token_s - r.arrival_s),
-        tpot_s=col(lambda r: (r.finish_s - r.first_token_s) / (r.output_tokens - 1)
-                   if r.output_tokens > 1 else np.nan),
+        tpot_s=col(
+            lambda r: (
+                (r.finish_s - r.first_token_s) / (r.output_tokens - 1)
+                if r.output_tokens > 1
+                else np.nan
+            )
+        ),
         e2e_s=col(lambda r: r.finish_s - r.arrival_s),
         input_tokens=col(lambda r: r.input_tokens, np.int64),
         output_tokens=col(lambda r: r.output_tokens, np.int64),
@@ -78,9 +89,15 @@ def meets_slo(arrays: RequestArrays, slos: list[SLOSpec]) -> np.ndarray:
     return (arrays.ttft_s <= ttft_limit) & tpot_ok
 
 
-def summarize(requests: list[Request], class_names: list[str], slos: list[SLOSpec],
-              sim_time_s: float, gpus_total: int, usd_per_gpu_hour: float,
-              preemptions: int) -> dict[str, Any]:
+def summarize(
+    requests: list[Request],
+    class_names: list[str],
+    slos: list[SLOSpec],
+    sim_time_s: float,
+    gpus_total: int,
+    usd_per_gpu_hour: float,
+    preemptions: int,
+) -> dict[str, Any]:
     states = Counter(r.state for r in requests)
     finished = states[FINISHED]
     rejected = states[REJECTED]
@@ -96,26 +113,34 @@ def summarize(requests: list[Request], class_names: list[str], slos: list[SLOSpe
     per_class = []
     for i, name in enumerate(class_names):
         in_class = arrays.class_index == i
-        class_outcomes = sum(1 for r in requests if r.class_index == i
-                             and r.state in (FINISHED, REJECTED))
-        per_class.append({
-            "name": name,
-            "finished": int(in_class.sum()),
-            "goodput": float(ok[in_class].sum() / class_outcomes) if class_outcomes else None,
-            "ttft_s": percentiles(arrays.ttft_s[in_class]),
-            "tpot_s": percentiles(arrays.tpot_s[in_class & ~np.isnan(arrays.tpot_s)]),
-        })
+        class_outcomes = sum(
+            1 for r in requests if r.class_index == i and r.state in (FINISHED, REJECTED)
+        )
+        per_class.append(
+            {
+                "name": name,
+                "finished": int(in_class.sum()),
+                "goodput": float(ok[in_class].sum() / class_outcomes) if class_outcomes else None,
+                "ttft_s": percentiles(arrays.ttft_s[in_class]),
+                "tpot_s": percentiles(arrays.tpot_s[in_class & ~np.isnan(arrays.tpot_s)]),
+            }
+        )
     return {
-        "requests": {"arrived": len(requests), "finished": finished, "rejected": rejected,
-                     "in_flight": len(requests) - finished - rejected},
+        "requests": {
+            "arrived": len(requests),
+            "finished": finished,
+            "rejected": rejected,
+            "in_flight": len(requests) - finished - rejected,
+        },
         "ttft_s": percentiles(arrays.ttft_s),
         "tpot_s": percentiles(arrays.tpot_s[~np.isnan(arrays.tpot_s)]),
         "e2e_s": percentiles(arrays.e2e_s),
         "prefix_hit_ratio": cached / prompt_tokens if prompt_tokens else 0.0,
         "preemptions": preemptions,
         "goodput": float(ok.sum() / outcomes) if outcomes else None,
-        "rejections_by_reason": dict(Counter(r.reject_reason for r in requests
-                                             if r.state == REJECTED)),
+        "rejections_by_reason": dict(
+            Counter(r.reject_reason for r in requests if r.state == REJECTED)
+        ),
         "reroutes": sum(r.reroutes for r in requests),
         "throughput": {
             "output_tokens_per_s": output_tokens / sim_time_s,
@@ -125,7 +150,8 @@ def summarize(requests: list[Request], class_names: list[str], slos: list[SLOSpe
             "gpu_hours": gpu_hours,
             "usd": cost_usd,
             "usd_per_million_output_tokens": cost_usd / output_tokens * 1e6
-            if output_tokens else None,
+            if output_tokens
+            else None,
         },
         "per_class": per_class,
         "sim_time_s": sim_time_s,

@@ -75,8 +75,14 @@ class Jump:
 
 
 class Replica:
-    def __init__(self, index: int, env: simpy.Environment, config: ReplicaConfig,
-                 step_model: StepModel, on_finish: Callable[[Request, float], None]) -> None:
+    def __init__(
+        self,
+        index: int,
+        env: simpy.Environment,
+        config: ReplicaConfig,
+        step_model: StepModel,
+        on_finish: Callable[[Request, float], None],
+    ) -> None:
         self.index = index
         self.env = env
         self.config = config
@@ -131,7 +137,13 @@ class Replica:
         if not self.busy:
             if not self._wakeup.triggered:
                 self._wakeup.succeed()
-        elif self.jump is not None and not self._cut.triggered:
+        else:
+            self.cut()
+
+    def cut(self) -> None:
+        """End a running jump at its next step boundary (as exact mode would look again
+        then); a no-op outside a jump."""
+        if self.jump is not None and not self._cut.triggered:
             self._cut.succeed()
 
     # ------------------------------------------------------------------ main loop
@@ -162,9 +174,9 @@ class Replica:
                 yield from self._run_jump(decode)
 
     def _next_timer(self, now: float) -> float | None:
-        """When an idle replica must look again: a host-tier load finishing."""
-        pending = [r.ready_s for r in self.waiting if r.ready_s > now]
-        return min(pending) if pending else None
+        """When an idle replica must look again: a host-tier load finishing or a queue
+        timeout falling due."""
+        return self._next_deadline(now)
 
     # ------------------------------------------------------------------ scheduling
     def _expire(self, now: float) -> None:
@@ -232,8 +244,9 @@ class Replica:
             return None
         return decode, chunks
 
-    def _admit(self, now: float, budget: int, chunks: list[tuple[Request, int]],
-               scheduled: int) -> None:
+    def _admit(
+        self, now: float, budget: int, chunks: list[tuple[Request, int]], scheduled: int
+    ) -> None:
         cfg = self.config
         bs = cfg.block_tokens
         while self.waiting and len(self.running) < cfg.max_num_seqs and budget > 0:
@@ -245,20 +258,23 @@ class Replica:
             cacheable = (target - 1) // bs  # at least one token is always computed
             hbm = min(hbm, cacheable)
             host = min(host, cacheable - hbm)
+            cached = (hbm + host) * bs
+            tokens = min(target - cached, budget)
+            # Host-tier blocks need HBM blocks too: they are allocated as private blocks.
+            need = cfg.state_blocks + self.blocks_for(cached + tokens) - hbm
+            matched = r.block_keys[:hbm]
+            available = self.pool.available_blocks - self.pool.idle_among(matched)
+            if available - need < cfg.watermark_blocks:
+                break
             if host and cfg.host_load_s_per_block > 0 and r.ready_s == 0.0:
                 # Load from the host tier first; look again when it has arrived.
                 r.ready_s = now + host * cfg.host_load_s_per_block
                 break
-            cached = (hbm + host) * bs
-            tokens = min(target - cached, budget)
-            need = cfg.state_blocks + self.blocks_for(cached + tokens) - hbm
-            if self.pool.available_blocks - need < cfg.watermark_blocks:
-                break
             self.waiting.popleft()
-            self.pool.acquire(r, r.block_keys[:hbm])
+            self.pool.acquire(r, matched)
             self.pool.allocate(need)
             if host:
-                self.pool.load_from_host(r.block_keys[hbm:hbm + host])
+                self.pool.load_from_host(r.block_keys[hbm : hbm + host])
             r.private_blocks = need
             r.prefill_target = target
             r.computed_tokens = cached
@@ -287,9 +303,14 @@ class Replica:
         for kind, _ in model.kinds:
             parts = [StepModel.decode_work(kind, contexts)] if decode else []
             parts += [StepModel.chunk_work(kind, t, r.computed_tokens + t) for r, t in chunks]
-            work.append(AttentionWork(*(float(sum(np.sum(getattr(p, f)) for p in parts))
-                                        for f in ("flops", "main_read_bytes", "index_flops",
-                                                  "index_read_bytes"))))
+            work.append(
+                AttentionWork(
+                    *(
+                        float(sum(np.sum(getattr(p, f)) for p in parts))
+                        for f in ("flops", "main_read_bytes", "index_flops", "index_read_bytes")
+                    )
+                )
+            )
         return base + float(model.attention_time_s(work))
 
     def _wait_until(self, end_s: float) -> Generator[simpy.Event, Any, bool]:
@@ -298,14 +319,15 @@ class Replica:
         result = yield self.env.timeout(end_s - self.env.now) | self._cut
         return self._cut in result and self.env.now < end_s
 
-    def _run_single(self, decode: list[Request],
-                    chunks: list[tuple[Request, int]]) -> Generator[simpy.Event, Any, None]:
+    def _run_single(
+        self, decode: list[Request], chunks: list[tuple[Request, int]]
+    ) -> Generator[simpy.Event, Any, None]:
         end_s = self.env.now + self._step_time(decode, chunks)
         self.jump = None
         self.steps += 1
         self._abort = False
-        self._cut = self.env.event()
-        yield self.env.timeout(end_s - self.env.now)
+        # Only a fault cuts a single step (arrivals just queue for the next one).
+        yield from self._wait_until(end_s)
         if self._abort:
             return
         yield self.env.timeout(0)  # same-instant arrivals see the step not yet committed
@@ -361,7 +383,7 @@ class Replica:
         if deadline is not None:
             # Stop at the first boundary at or after which the scheduler must act.
             cut = bisect.bisect_left(ends, deadline)
-            ends = ends[:cut + 1]
+            ends = ends[: cut + 1]
         return Jump(now, list(decode), contexts, ends)
 
     def _next_deadline(self, now: float) -> float | None:
@@ -389,7 +411,7 @@ class Replica:
                 break
             # Routed a new request: stop at the first boundary at or after now.
             index = bisect.bisect_left(jump.ends_s, self.env.now)
-            del jump.ends_s[index + 1:]
+            del jump.ends_s[index + 1 :]
             end_s = jump.ends_s[-1]
         yield self.env.timeout(0)
         if self._abort:

@@ -31,6 +31,8 @@ class Router:
             replica.sync(now)
         if self.policy == "prefix_affinity":
             # Longest cached prefix wins; ties (e.g. nothing cached) go to the least loaded.
-            return max(up, key=lambda r: (r.pool.peek(request.block_keys),
-                                          -r.outstanding_tokens(), -r.index))
+            return max(
+                up,
+                key=lambda r: (r.pool.peek(request.block_keys), -r.outstanding_tokens(), -r.index),
+            )
         return min(up, key=lambda r: (r.outstanding_tokens(), r.index))

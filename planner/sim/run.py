@@ -26,7 +26,8 @@ def load_scenario(path: str | Path) -> Scenario:
     if trace is not None and not Path(trace.path).is_absolute():
         resolved = str((p.parent / trace.path).resolve())
         workload = scenario.workload.model_copy(
-            update={"trace": trace.model_copy(update={"path": resolved})})
+            update={"trace": trace.model_copy(update={"path": resolved})}
+        )
         scenario = scenario.model_copy(update={"workload": workload})
     return scenario
 
@@ -52,22 +53,35 @@ class SimResult:
         }
 
 
-def run_scenario(scenario: Scenario, *, mode: Mode = "fast", seed: int | None = None,
-                 trace_path: str | None = None,
-                 progress: Callable[[float], None] | None = None) -> SimResult:
+def run_scenario(
+    scenario: Scenario,
+    *,
+    mode: Mode = "fast",
+    seed: int | None = None,
+    trace_path: str | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> SimResult:
     """Simulate ``scenario`` (seed and trace may be overridden) and summarise it."""
     seed = scenario.seed if seed is None else seed
-    workload = build_workload(scenario.workload, duration_s=scenario.duration_s,
-                              block_tokens=scenario.block_tokens, seed=seed,
-                              trace_path=trace_path)
+    workload = build_workload(
+        scenario.workload,
+        duration_s=scenario.duration_s,
+        block_tokens=scenario.block_tokens,
+        seed=seed,
+        trace_path=trace_path,
+    )
     start = time.perf_counter()
     cluster = Cluster(scenario, workload, fast=mode == "fast")
     cluster.run(progress)
     wall_s = time.perf_counter() - start
     d = cluster.deployed
     summary = summarize(
-        cluster.requests, workload.class_names, workload.slos, cluster.end_s,
-        gpus_total=scenario.replicas * d.gpus, usd_per_gpu_hour=d.gpu.price_usd_per_hour,
+        cluster.requests,
+        workload.class_names,
+        workload.slos,
+        cluster.end_s,
+        gpus_total=scenario.replicas * d.gpus,
+        usd_per_gpu_hour=d.gpu.price_usd_per_hour,
         preemptions=cluster.preemptions,
     )
     summary["sim_wall_time_s"] = wall_s
