@@ -35,7 +35,7 @@ def frontier_curve(
         raise KvplanError("context must not be negative", field="context_tokens")
     deployed = Deployed.build(model, gpu, deployment)
     try:
-        budget = memory_budget(deployed)
+        budget = memory_budget(deployed, suggest=False)
     except InsufficientMemoryError as err:
         zeros = np.zeros_like(contexts)
         return FrontierCurve(

@@ -137,14 +137,15 @@ def _suggestions(deployed: Deployed) -> list[str]:
     return hints
 
 
-def memory_budget(deployed: Deployed) -> MemoryBudget:
-    """The per-GPU budget; raises InsufficientMemoryError if nothing is left for KV."""
+def memory_budget(deployed: Deployed, suggest: bool = True) -> MemoryBudget:
+    """The per-GPU budget; raises InsufficientMemoryError if nothing is left for KV
+    (with the smallest GPU count or dtype change that would fit, unless suggest=False)."""
     budget = _budget_unchecked(deployed)
     if budget.kv_pool_bytes <= 0:
         short_gib = -budget.kv_pool_bytes / GIB_BYTES
         usable_gib = (budget.total_bytes - budget.reserved_bytes) / GIB_BYTES
         need_gib = (budget.weights_bytes + budget.activation_bytes) / GIB_BYTES
-        hints = _suggestions(deployed)
+        hints = _suggestions(deployed) if suggest else []
         raise InsufficientMemoryError(
             f"{deployed.model.name} does not fit on {deployed.gpus} x {deployed.gpu.name}: "
             f"weights + activations need {need_gib:,.1f} GiB per GPU, {usable_gib:,.1f} GiB "

@@ -3,10 +3,10 @@
 Token bookkeeping: a request has ``input_tokens`` of prompt and will generate
 ``output_tokens`` (reasoning included). On (re)admission it must prefill
 ``prefill_target = input + generated`` tokens (recomputation after preemption or a
-re-route); finishing the prefill emits one token. A decoding request with G generated tokens
-runs its next step at context input + G and then holds KV for input + G tokens. ``block_keys`` are the chained prefix-cache keys of
-its full blocks, in order: the prompt's (and, for multi-turn sessions, the output's too, so
-the next turn can reuse them).
+re-route); finishing the prefill emits one token. A decoding request with G generated
+tokens runs its next step at context input + G and then holds KV for input + G tokens.
+``block_keys`` are the chained prefix-cache keys of its full blocks, in order: the
+prompt's (and, for multi-turn sessions, the output's too, so the next turn can reuse them).
 """
 
 from __future__ import annotations

@@ -157,13 +157,15 @@ def sample(dist: Dist, rng: np.random.Generator, n: int) -> FloatArray:
         return np.full(n, float(dist.value))
     if isinstance(dist, LognormalDist):
         if dist.sigma == 0:  # exact, and no draws consumed
-            values = np.full(n, float(dist.mean))
+            values: FloatArray = np.full(n, float(dist.mean))
         else:
             mu = math.log(dist.mean) - dist.sigma**2 / 2
             values = rng.lognormal(mu, dist.sigma, n)
-        return np.clip(values, dist.min, dist.max if dist.max is not None else np.inf)
+        upper = dist.max if dist.max is not None else np.inf
+        clipped: FloatArray = np.clip(values, dist.min, upper)
+        return clipped
     if isinstance(dist, EmpiricalDist):
-        return rng.choice(empirical_values(dist), size=n, replace=True)
+        return np.asarray(rng.choice(empirical_values(dist), size=n), dtype=np.float64)
     raise TypeError(f"unknown distribution {dist!r}")
 
 
@@ -703,8 +705,13 @@ def build_workload(
     traffic over [0, duration_s). Relative file paths are taken from the current directory.
     """
     if spec.trace is None and trace_path is not None:
-        fmt = "csv" if Path(trace_path).suffix.lower() == ".csv" else "mooncake"
-        spec = WorkloadSpec(trace=TraceSpec(path=trace_path, format=fmt))
+        trace = TraceSpec.model_validate(
+            {
+                "path": trace_path,
+                "format": "csv" if trace_path.lower().endswith(".csv") else "mooncake",
+            }
+        )
+        spec = WorkloadSpec(trace=trace)
     if spec.trace is not None:
         return _trace(spec, duration_s, block_tokens, seed, trace_path or spec.trace.path)
-    return _synthetic(spec, duration_s, block_tokens, seed)
+    return _synthetic(spec, duration_s, block_tokens, seed % 2**64)  # numpy wants >= 0

@@ -1,0 +1,219 @@
+"""`kvplan plan`, `kvplan frontier` and `kvplan gpu list`: the JSON contracts, the
+weights-don't-fit error and units in the table output."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from planner import load_model
+from planner.cli import main
+from planner.hardware import gpu_names, load_gpu
+from planner.plan.deployed import Deployed
+from planner.plan.memory import activation_bytes, memory_budget, weights_per_gpu
+from planner.schema import Deployment
+
+GIB = 2**30
+SECONDS_PER_HOUR = 3600
+MEMORY_KEYS = (
+    "weights_bytes",
+    "kv_bytes",
+    "activation_bytes",
+    "reserved_bytes",
+    "free_bytes",
+    "total_bytes",
+)
+DECODE_KEYS = ("batch", "context_tokens", "step_time_s", "tokens_per_s", "bound")
+# `kvplan plan` arguments by case: long and short contexts, attention DP, an explicit batch,
+# a KV pool too small for one sequence, MTP.
+PLAN_CASES = {
+    "v4-flash-h200-128k": "--model deepseek-v4-flash --gpu h200 --context 128K",
+    "v4-pro-b200-1m": "--model deepseek-v4-pro --gpu b200 --context 1M",
+    "v3.2-h200-attention-dp": "--model deepseek-v3.2 --gpu h200 --tp 4 --context 32K",
+    "llama-a100-batch": "--model llama-3.1-70b --gpu a100-80gb --gpus 4 --context 8K --batch 16",
+    "llama-a100-40gb-overfull": "--model llama-3.1-70b --gpu a100-40gb --gpus 4 --context 128K",
+    "flash-mtp-1-token": "--model deepseek-v4-flash --gpu h20 --mtp --context 1",
+}
+
+
+def args(command_line: str) -> list[str]:
+    return command_line.split()
+
+
+def reject_constant(name: str) -> None:
+    raise ValueError(f"not strict JSON: {name}")
+
+
+def strict_json(text: str) -> Any:
+    return json.loads(text, parse_constant=reject_constant)
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
+    assert main([*argv, "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    return strict_json(captured.out)
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# --------------------------------------------------------------------------- plan --json
+@pytest.mark.parametrize("case", list(PLAN_CASES))
+def test_plan_json_contract(capsys: pytest.CaptureFixture[str], case: str) -> None:
+    argv = args(PLAN_CASES[case])
+    report = run_json(capsys, "plan", *argv)
+    assert isinstance(report["fits"], bool)
+
+    memory = report["memory_per_gpu"]
+    for key in MEMORY_KEYS:
+        assert is_number(memory[key]), key
+    parts = sum(memory[key] for key in MEMORY_KEYS if key != "total_bytes")
+    assert parts == pytest.approx(memory["total_bytes"], abs=1.0)
+    gpu = load_gpu(report["gpu"])
+    assert memory["total_bytes"] == gpu.profile.hbm_gib * GIB
+
+    assert is_int(report["max_concurrent_sequences"])
+    assert report["max_concurrent_sequences"] >= 0
+
+    decode = report["decode"]
+    for key in DECODE_KEYS:
+        assert key in decode, key
+    assert is_int(decode["batch"]) and decode["batch"] >= 1
+    assert is_int(decode["context_tokens"])
+    assert decode["bound"] in ("memory", "compute")
+    assert decode["step_time_s"] > 0
+    # tokens/s = batch x tokens per step per sequence / step time (1 + MTP acceptance).
+    per_step = 1 + 0.85 if "--mtp" in argv else 1.0  # default mtp_acceptance_rate 0.85
+    assert decode["tokens_per_s"] == pytest.approx(
+        decode["batch"] * per_step / decode["step_time_s"], rel=1e-9
+    )
+
+    assert report["prefill"]["tokens_per_s"] > 0
+    cost = report["cost"]
+    replica_usd_per_hour = gpu.profile.price.default_usd_per_gpu_hour * report["gpus_per_replica"]
+    rates = {"input": report["prefill"]["tokens_per_s"], "output": decode["tokens_per_s"]}
+    for kind, tokens_per_s in rates.items():
+        price = cost[f"usd_per_million_{kind}_tokens"]
+        assert is_number(price) and price > 0, kind
+        # $ per hour / tokens per hour x one million.
+        expected = replica_usd_per_hour / (tokens_per_s * SECONDS_PER_HOUR) * 1e6
+        assert price == pytest.approx(expected), kind
+
+
+def test_plan_json_fits_flag_follows_kv(capsys: pytest.CaptureFixture[str]) -> None:
+    roomy = run_json(capsys, "plan", *args(PLAN_CASES["v4-flash-h200-128k"]))
+    assert roomy["fits"] is True
+    assert roomy["memory_per_gpu"]["free_bytes"] >= 0
+    overfull = run_json(capsys, "plan", *args(PLAN_CASES["llama-a100-40gb-overfull"]))
+    assert overfull["max_concurrent_sequences"] == 0
+    assert overfull["fits"] is False
+    assert overfull["memory_per_gpu"]["free_bytes"] < 0
+
+
+def test_plan_json_at_zero_context_is_strict(capsys: pytest.CaptureFixture[str]) -> None:
+    # No prompt, no prefill: the input price is undefined and must be null, not NaN.
+    argv = args("plan --model deepseek-v4-flash --gpu h200 --context 0")
+    report = run_json(capsys, *argv)
+    assert report["cost"]["usd_per_million_input_tokens"] is None
+    assert report["cost"]["usd_per_million_output_tokens"] > 0
+
+
+def test_plan_traffic_section(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = args("plan --model deepseek-v4-flash --gpu h200 --context 8K")
+    report = run_json(capsys, *argv, *args("--rate 10 --input-tokens 8K --output-tokens 1000"))
+    traffic = report["traffic"]
+    assert is_int(traffic["replicas"]) and traffic["replicas"] >= 1
+    assert traffic["gpus_total"] == traffic["replicas"] * report["gpus_per_replica"]
+    assert traffic["requests_per_s"] == 10
+    assert traffic["mean_input_tokens"] == 8192
+    assert traffic["mean_output_tokens"] == 1000
+    # Enough replicas for the rate, and not one more than needed.
+    per_replica = traffic["requests_per_s_per_replica"]
+    assert traffic["replicas"] * per_replica >= 10
+    assert (traffic["replicas"] - 1) * per_replica < 10
+
+
+# --------------------------------------------------------------------------- frontier, gpu list
+def test_frontier_json_one_curve_per_pair(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = args("frontier --model deepseek-v4-pro deepseek-v4-flash --gpu h200 --gpus 8")
+    data = run_json(capsys, *argv)
+    assert data["gpus_per_replica"] == 8
+    contexts = data["context_tokens"]
+    assert contexts == sorted(contexts) and all(is_int(c) for c in contexts)
+    curves = data["curves"]
+    assert [(c["model"], c["gpu"]) for c in curves] == [
+        ("deepseek-v4-pro", "h200"),
+        ("deepseek-v4-flash", "h200"),
+    ]
+    for curve in curves:
+        assert curve["fits"] is True
+        counts = curve["max_concurrent_sequences"]
+        assert len(counts) == len(contexts)
+        assert all(is_int(n) and n >= 0 for n in counts)
+        assert counts == sorted(counts, reverse=True)
+
+
+def test_gpu_list_json_lists_every_profile(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = run_json(capsys, "gpu", "list")["gpus"]
+    assert len(rows) == 10
+    assert [row["name"] for row in rows] == gpu_names()
+    for row in rows:
+        assert row["hbm_gib"] > 0 and row["hbm_bandwidth_tb_per_s"] > 0
+        assert "bf16" in row["peak_tflop_per_s"]
+        assert row["usd_per_gpu_hour"] > 0
+
+
+# --------------------------------------------------------------------------- errors and units
+def test_weights_that_do_not_fit_are_a_one_line_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = args("plan --model deepseek-v4-pro --gpu h100-sxm --gpus 8 --context 128K")
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    line = lines[0]
+    assert line.startswith("kvplan: error:") and "Traceback" not in line
+
+    # The shortfall, worked out here: weights + activations + (10% of HBM + 2 GiB runtime
+    # reserve) - HBM, per GPU.
+    model, gpu = load_model("deepseek-v4-pro"), load_gpu("h100-sxm")
+    deployed = Deployed.build(model, gpu, Deployment(gpus_per_replica=8))
+    hbm = gpu.profile.hbm_gib * GIB
+    need = sum(weights_per_gpu(deployed).values()) + activation_bytes(deployed)
+    short_gib = (need + 0.10 * hbm + 2 * GIB - hbm) / GIB
+    match = re.search(r"short by ([\d,.]+) GiB", line)
+    assert match, line
+    assert float(match.group(1).replace(",", "")) == pytest.approx(short_gib, abs=0.05)
+
+    suggestion = re.search(r"(\d+) GPUs per replica would fit", line)
+    assert suggestion, line
+    gpus = int(suggestion.group(1))
+    assert gpus > 8
+    memory_budget(Deployed.build(model, gpu, Deployment(gpus_per_replica=gpus)))  # fits
+
+
+def test_plan_table_has_units(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", *args(PLAN_CASES["v4-flash-h200-128k"])]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    out = " ".join(captured.out.split())
+    for unit in ("GiB", " ms", "tokens/s", "$"):
+        assert unit in out, unit
+    # Every figure of the memory table is in GiB and the six rows add up to the total.
+    rows = dict(re.findall(r"[│|] (\w+) +[│|] +([\d,.]+) [│|]", captured.out))
+    values = {k: float(v.replace(",", "")) for k, v in rows.items()}
+    assert set(values) == {"weights", "kv", "activation", "reserved", "free", "total"}
+    assert values["total"] == pytest.approx(load_gpu("h200").profile.hbm_gib, abs=0.01)
+    parts = sum(v for k, v in values.items() if k != "total")
+    assert parts == pytest.approx(values["total"], abs=0.05)
