@@ -68,7 +68,7 @@ def main() -> None:
             frontier_curve(model, gpu, deployment, contexts)
         misfit_s.append(time.perf_counter() - start)
     print(
-        f"of which the {len(misfits)} curves that do not fit (error message with suggestions): "
+        f"of which the {len(misfits)} curves that do not fit (reason only, no suggestions): "
         f"best of {REPEATS} {min(misfit_s) * 1e3:.1f} ms"
     )
     for model in MODELS:

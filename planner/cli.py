@@ -46,6 +46,16 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _percent(ratio: float | None) -> str:
     return "n/a" if ratio is None else f"{ratio:.1%}"
 
@@ -329,7 +339,8 @@ def cmd_plan(args: argparse.Namespace) -> None:
 
 def cmd_frontier(args: argparse.Namespace) -> None:
     if args.contexts:
-        contexts = np.array(sorted({_tokens(c) for c in args.contexts.split(",")}))
+        contexts = np.array(sorted({parse_token_count(c, field="contexts")
+                                    for c in args.contexts.split(",")}))
     else:
         contexts = log_spaced_contexts(args.min_context, args.max_context, args.points)
     deployment = _deployment(args)
@@ -474,7 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--contexts", default=None, help="comma-separated contexts, e.g. 8K,128K,1M")
     p.add_argument("--min-context", type=_tokens, default=1024)
     p.add_argument("--max-context", type=_tokens, default=2**20)
-    p.add_argument("--points", type=int, default=11, help="log-spaced points (default 11)")
+    p.add_argument("--points", type=_positive_int, default=11,
+                   help="log-spaced points (default 11)")
     _add_json(p)
     p.set_defaults(func=cmd_frontier)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from planner.errors import KvplanError
 from planner.plan.cost import (
     api_prices_for,
     monthly_usd,
@@ -23,6 +24,8 @@ def plan_report(
     The decode batch defaults to the most sequences that fit (capped at max_num_seqs).
     """
     deployed.check_context(context_tokens)
+    if batch is not None and batch < 1:
+        raise KvplanError("decode batch must be >= 1", field="batch", value=batch)
     budget = memory_budget(deployed)
     max_seqs = int(max_concurrent_sequences(deployed, context_tokens, budget))
     fits = max_seqs >= 1
