@@ -550,7 +550,7 @@ class Scenario(Frozen):
     )
     duration_s: float = Field(gt=0, description="arrivals stop after this time")
     drain_s: float = Field(0, ge=0, description="keep simulating after arrivals stop")
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     block_tokens: PositiveInt = Field(
         512, description="paged-KV block and prefix-hash block size (Mooncake traces: 512)"
     )

@@ -58,7 +58,10 @@ def log_spaced_contexts(
 ) -> NDArray[np.int64]:
     """Context grid for plots: log-spaced, whole tokens, sorted and unique."""
     if low_tokens < 1 or high_tokens < low_tokens:
-        raise KvplanError("context range must satisfy 1 <= min <= max", field="min_context",
-                          value=(low_tokens, high_tokens))
+        raise KvplanError(
+            "context range must satisfy 1 <= min <= max",
+            field="min_context",
+            value=(low_tokens, high_tokens),
+        )
     grid = np.geomspace(low_tokens, high_tokens, points)
     return np.unique(np.round(grid).astype(np.int64))

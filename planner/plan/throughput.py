@@ -62,11 +62,18 @@ def size_replicas(
 ) -> ReplicaSizing:
     """Replicas needed for a request rate under a TPOT SLO (mean lengths)."""
     if not math.isfinite(requests_per_s) or requests_per_s <= 0:
-        raise KvplanError("must be a positive, finite rate", field="requests_per_s",
-                          value=requests_per_s, expected="requests per second > 0")
+        raise KvplanError(
+            "must be a positive, finite rate",
+            field="requests_per_s",
+            value=requests_per_s,
+            expected="requests per second > 0",
+        )
     if mean_input_tokens < 1 or mean_output_tokens < 1:
-        raise KvplanError("mean token counts must be >= 1", field="mean_input_tokens",
-                          value=(mean_input_tokens, mean_output_tokens))
+        raise KvplanError(
+            "mean token counts must be >= 1",
+            field="mean_input_tokens",
+            value=(mean_input_tokens, mean_output_tokens),
+        )
     budget = budget or memory_budget(deployed)
     longest = mean_input_tokens + mean_output_tokens
     average = mean_input_tokens + mean_output_tokens // 2

@@ -3,10 +3,10 @@
 A quick replay without the serving engine: requests in arrival order against one LRU cache
 of ``capacity_tokens // block_tokens`` blocks. A request's cached tokens are its longest
 leading run of blocks already present (``min(run x block_tokens, input_tokens)``); then all
-its blocks are touched in order (inserted, or moved to most-recent, the first block touched
-first, matching how :class:`planner.sim.block_pool.BlockPool` returns a finished request's
-blocks) and the least recently used blocks beyond capacity are evicted. The hit ratio is
-token-weighted: sum of cached tokens / sum of input tokens. The unbounded curve point uses a
+its blocks are touched tail first (inserted, or moved to most-recent, so the first block
+ends most recent and eviction eats a prefix from its end, as vLLM and
+:class:`planner.sim.block_pool.BlockPool` do) and the least recently used blocks beyond
+capacity are evicted. The hit ratio is token-weighted: sum of cached tokens / sum of input tokens. The unbounded curve point uses a
 plain set; for the Mooncake FAST'25 synthetic trace it is about 65% (the paper's Table 2
 reports a 66% cache ratio).
 """
@@ -51,7 +51,7 @@ def _lru(requests: list[Request], block_tokens: int, capacity_blocks: int) -> in
         cached += min(run * block_tokens, request.input_tokens)
         if capacity_blocks <= 0:
             continue
-        for key in keys:
+        for key in reversed(keys):  # tail first: the prefix head ends most recent
             if key in cache:
                 move(key)
             else:

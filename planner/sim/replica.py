@@ -324,7 +324,6 @@ class Replica:
     ) -> Generator[simpy.Event, Any, None]:
         end_s = self.env.now + self._step_time(decode, chunks)
         self.jump = None
-        self.steps += 1
         self._abort = False
         # Only a fault cuts a single step (arrivals just queue for the next one).
         yield from self._wait_until(end_s)
@@ -333,6 +332,7 @@ class Replica:
         yield self.env.timeout(0)  # same-instant arrivals see the step not yet committed
         if self._abort:
             return
+        self.steps += 1
         for r, tokens in chunks:
             r.computed_tokens += tokens
             if r.computed_tokens >= r.prefill_target:
@@ -417,7 +417,6 @@ class Replica:
         if self._abort:
             return
         self._commit(jump, jump.length, jump.length)
-        self.steps += jump.length
         self.jump = None
         for r in jump.requests:
             if r.generated >= r.output_tokens:
@@ -438,6 +437,7 @@ class Replica:
         if done > jump.emitted:
             for r in jump.requests:
                 r.generated += done - jump.emitted
+            self.steps += done - jump.emitted
             jump.emitted = done
 
     def sync(self, now: float) -> None:

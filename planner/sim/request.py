@@ -12,6 +12,7 @@ prompt's (and, for multi-turn sessions, the output's too, so the next turn can r
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 WAITING = "waiting"
@@ -25,7 +26,7 @@ REJECT_TOO_LONG_FOR_MODEL = "exceeds_max_context"
 REJECT_TOO_LONG_FOR_KV = "exceeds_kv_capacity"
 
 
-def chain_keys(content_ids: list[int], parent: int = 0) -> list[int]:
+def chain_keys(content_ids: Iterable[int], parent: int = 0) -> list[int]:
     """Prefix-cache keys: each block's key hashes its parent's key and its own content, so
     equal keys mean equal prefixes (Python's tuple-of-int hash is deterministic)."""
     keys = []

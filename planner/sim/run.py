@@ -17,19 +17,28 @@ from planner.validation import read_document, validate
 Mode = Literal["fast", "exact"]
 
 
+def _resolve_files(value: Any, folder: Path) -> Any:
+    """Make relative file paths inside a raw scenario document relative to its folder
+    (trace ``path``, empirical distributions' ``file``)."""
+    if isinstance(value, dict):
+        out = {k: _resolve_files(v, folder) for k, v in value.items()}
+        for key in ("path", "file"):
+            if isinstance(out.get(key), str) and not Path(out[key]).is_absolute():
+                out[key] = str((folder / out[key]).resolve())
+        return out
+    if isinstance(value, list):
+        return [_resolve_files(v, folder) for v in value]
+    return value
+
+
 def load_scenario(path: str | Path) -> Scenario:
-    """A scenario YAML, validated; relative trace paths resolve against the file's folder."""
+    """A scenario YAML, validated; relative file paths in its workload (trace, empirical
+    distributions) resolve against the file's folder, so it runs from any directory."""
     p = Path(path)
     raw = read_document(p)
-    scenario = validate(Scenario, raw, p.name)
-    trace = scenario.workload.trace
-    if trace is not None and not Path(trace.path).is_absolute():
-        resolved = str((p.parent / trace.path).resolve())
-        workload = scenario.workload.model_copy(
-            update={"trace": trace.model_copy(update={"path": resolved})}
-        )
-        scenario = scenario.model_copy(update={"workload": workload})
-    return scenario
+    if isinstance(raw, dict) and isinstance(raw.get("workload"), dict):
+        raw = {**raw, "workload": _resolve_files(raw["workload"], p.parent)}
+    return validate(Scenario, raw, p.name)
 
 
 @dataclass
