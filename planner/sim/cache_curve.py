@@ -3,12 +3,11 @@
 A quick replay without the serving engine: requests in arrival order against one LRU cache
 of ``capacity_tokens // block_tokens`` blocks. A request's cached tokens are its longest
 leading run of blocks already present (``min(run x block_tokens, input_tokens)``); then all
-its blocks are touched tail first (inserted, or moved to most-recent, so the first block
-ends most recent and eviction eats a prefix from its end, as vLLM and
-:class:`planner.sim.block_pool.BlockPool` do) and the least recently used blocks beyond
-capacity are evicted. The hit ratio is token-weighted: sum of cached tokens / sum of input tokens. The unbounded curve point uses a
-plain set; for the Mooncake FAST'25 synthetic trace it is about 65% (the paper's Table 2
-reports a 66% cache ratio).
+its blocks are touched tail first (so its first block ends most recent and eviction eats a
+prefix from its end, as vLLM and :class:`planner.sim.block_pool.BlockPool` do) and the
+least recently used blocks beyond capacity are evicted. The hit ratio is token-weighted:
+sum of cached tokens / sum of input tokens. The unbounded point uses a plain set; for the
+Mooncake FAST'25 synthetic trace it is about 65% (the paper's Table 2 reports 66%).
 """
 
 from __future__ import annotations
