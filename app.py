@@ -1,29 +1,22 @@
-"""kvplan dashboard (placeholder until the dashboard issue): the V3.2 vs V4 comparison."""
+"""kvplan dashboard: `streamlit run app.py`. A thin router: the sidebar and the pages call
+planner; nothing is computed here."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from planner import load_model
-from planner.report.compare import compare_models
-from planner.units import format_bytes
+from planner.ui.state import sidebar
 
 st.set_page_config(page_title="kvplan", layout="wide")
-st.title("kvplan — KV-cache capacity planner")
-context_tokens = st.select_slider(
-    "Context length (tokens)", options=[2**k for k in range(12, 21)], value=2**17
-)
-names = ["deepseek-v3.2", "deepseek-v4-pro", "deepseek-v4-flash"]
-result = compare_models([load_model(n) for n in names], int(context_tokens))
-st.table(
+PAGES = "planner/ui/pages"
+navigation = st.navigation(
     [
-        {
-            "model": r["name"],
-            "KV per sequence": format_bytes(r["kv_bytes_per_sequence"]),
-            "KV vs first": f"{r['kv_ratio_vs_first']:.1%}",
-            "decode GFLOP/token": f"{r['decode_flops_per_token'] / 1e9:,.1f}",
-            "beyond max context": r["beyond_max_context"],
-        }
-        for r in result["models"]
+        st.Page(f"{PAGES}/capacity.py", title="Capacity", default=True),
+        st.Page(f"{PAGES}/frontier.py", title="Frontier"),
+        st.Page(f"{PAGES}/cost.py", title="Cost"),
+        st.Page(f"{PAGES}/simulate.py", title="Simulate"),
+        st.Page(f"{PAGES}/compare.py", title="Compare"),
     ]
 )
+sidebar()
+navigation.run()

@@ -1,0 +1,1 @@
+"""Streamlit dashboard: sidebar state, cached views and one file per page."""
