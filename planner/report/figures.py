@@ -71,7 +71,7 @@ def frontier_figure(rows: list[dict[str, Any]]) -> go.Figure:
         tickvals=[2**k for k in range(10, 21, 2)],
         ticktext=[format_tokens(2**k) for k in range(10, 21, 2)],
     )
-    fig.update_yaxes(type="log", title="max concurrent sequences")
+    fig.update_yaxes(type="log", title="max concurrent sequences", dtick=1, tickformat=",d")
     return fig
 
 

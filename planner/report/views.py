@@ -41,7 +41,8 @@ def mean_of(dist: Any) -> float:
 class ViewConfig:
     """Everything the sidebar sets; hashable so views can be cached on it."""
 
-    models: tuple[str, ...] = ("deepseek-v4-flash", "deepseek-v3.2")
+    # V3.2 first: ratios read "V4-Flash is x% of V3.2", the migration question.
+    models: tuple[str, ...] = ("deepseek-v3.2", "deepseek-v4-flash")
     gpus: tuple[str, ...] = ("h200",)
     gpus_per_replica: int = 8
     tensor_parallel: int | None = None
@@ -214,7 +215,9 @@ def api_rows(config: ViewConfig) -> list[dict[str, Any]]:
                     "label": price.label,
                     "usd_per_million_input_tokens": price.usd_per_million_input_tokens,
                     "usd_per_million_output_tokens": price.usd_per_million_output_tokens,
-                    "usd_per_million_cached_input_tokens": price.usd_per_million_cached_input_tokens,
+                    "usd_per_million_cached_input_tokens": (
+                        price.usd_per_million_cached_input_tokens
+                    ),
                     "usd_per_month": price.monthly_usd(
                         config.requests_per_s, config.mean_input_tokens, config.mean_output_tokens
                     ),
