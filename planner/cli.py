@@ -75,7 +75,7 @@ def _tokens(text: str) -> int:
 
 # --------------------------------------------------------------------------- model
 def cmd_model_list(args: argparse.Namespace) -> None:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in catalog_names():
         model = Model(load_spec(name))
         rows.append(
@@ -234,7 +234,7 @@ def _deployment(args: argparse.Namespace) -> Deployment:
 
 
 def cmd_gpu_list(args: argparse.Namespace) -> None:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in gpu_names():
         p = load_gpu(name).profile
         rows.append(

@@ -510,8 +510,9 @@ class WorkloadSpec(Frozen):
             raise ValueError("a workload needs 'arrival' and 'classes', or a 'trace'")
         return self
 
-    def reasoning(self, mode: str) -> ReasoningModeSpec:
-        return self.reasoning_modes.get(mode, DEFAULT_REASONING_MODES[mode])  # type: ignore[call-overload]
+    def reasoning(self, mode: ReasoningMode) -> ReasoningModeSpec:
+        """The scenario's spec for a reasoning mode, or kvplan's default."""
+        return self.reasoning_modes.get(mode) or DEFAULT_REASONING_MODES[mode]
 
 
 # --------------------------------------------------------------------------- scenario

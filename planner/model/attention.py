@@ -80,6 +80,7 @@ class AttentionKind(ABC):
     """Shared interface of all attention kinds."""
 
     label: str
+    spec: AttentionSpec
     has_indexer: bool = False
 
     @property
@@ -119,6 +120,12 @@ class AttentionKind(ABC):
         """The part of read_bytes() that the indexer reads (its key cache)."""
         return np.zeros(np.shape(context_tokens), dtype=np.float64)
 
+    @property
+    def index_math_dtype(self) -> str:
+        """Math dtype of the indexer's key scoring (its key storage format's)."""
+        index_format = getattr(self.spec, "index_key_format", None)
+        return storage_format(index_format).math_dtype if index_format else "bf16"
+
     def kv_shard_fraction(self, tensor_parallel: int) -> float:
         """Share of a sequence's cache one tensor-parallel rank holds. MLA and V4 cache one
         vector per token shared by all heads, so every rank keeps all of it (1.0)."""
@@ -128,6 +135,7 @@ class AttentionKind(ABC):
 # --------------------------------------------------------------------------- GQA
 class GQA(AttentionKind):
     label = "GQA"
+    spec: GQASpec
 
     def __init__(self, spec: GQASpec) -> None:
         self.spec = spec
@@ -146,7 +154,7 @@ class GQA(AttentionKind):
         return context if window is None else np.minimum(context, window)
 
     def kv_bytes(self, context_tokens: ArrayLike) -> FloatArray:
-        return self.cache_entries(context_tokens) * self._token_bytes
+        return np.asarray(self.cache_entries(context_tokens) * self._token_bytes, dtype=np.float64)
 
     def kv_shard_fraction(self, tensor_parallel: int) -> float:
         # KV heads split across ranks; with more ranks than KV heads each keeps one head.
@@ -174,6 +182,7 @@ class GQA(AttentionKind):
 # --------------------------------------------------------------------------- MLA
 class MLA(AttentionKind):
     label = "MLA"
+    spec: MLASpec
 
     def __init__(self, spec: MLASpec) -> None:
         self.spec = spec
@@ -193,7 +202,7 @@ class MLA(AttentionKind):
         return self._entry_bytes
 
     def kv_bytes(self, context_tokens: ArrayLike) -> FloatArray:
-        return _as_context(context_tokens) * self._entry_bytes
+        return np.asarray(_as_context(context_tokens) * self._entry_bytes, dtype=np.float64)
 
     def read_bytes(self, context_tokens: ArrayLike) -> FloatArray:
         return self.kv_bytes(context_tokens)
@@ -272,10 +281,10 @@ class DSA(MLA):
         return self._entry_bytes + self._index_key_bytes
 
     def kv_bytes(self, context_tokens: ArrayLike) -> FloatArray:
-        return _as_context(context_tokens) * self.kv_bytes_per_token
+        return np.asarray(_as_context(context_tokens) * self.kv_bytes_per_token, dtype=np.float64)
 
     def index_read_bytes(self, context_tokens: ArrayLike) -> FloatArray:
-        return _as_context(context_tokens) * self._index_key_bytes
+        return np.asarray(_as_context(context_tokens) * self._index_key_bytes, dtype=np.float64)
 
     def read_bytes(self, context_tokens: ArrayLike) -> FloatArray:
         context = _as_context(context_tokens)
@@ -323,6 +332,8 @@ class CompressedAttention(AttentionKind):
     of un-folded projections and gate scores (2 x overlap x head_dim values each).
     """
 
+    spec: CompressedSpec
+
     def __init__(self, spec: CompressedSpec) -> None:
         self.spec = spec
         self.label = spec.kind.upper()
@@ -366,7 +377,9 @@ class CompressedAttention(AttentionKind):
         return np.zeros_like(context) if self.ratio == 0 else context // self.ratio
 
     def kv_bytes(self, context_tokens: ArrayLike) -> FloatArray:
-        return self.cache_entries(context_tokens) * self.compressed_entry_bytes
+        return np.asarray(
+            self.cache_entries(context_tokens) * self.compressed_entry_bytes, dtype=np.float64
+        )
 
     def _compressor_state_bytes(self, head_dim: int) -> float:
         s = self.spec
@@ -386,7 +399,9 @@ class CompressedAttention(AttentionKind):
         return window + tail
 
     def index_read_bytes(self, context_tokens: ArrayLike) -> FloatArray:
-        return self.cache_entries(context_tokens) * self._index_key_bytes
+        return np.asarray(
+            self.cache_entries(context_tokens) * self._index_key_bytes, dtype=np.float64
+        )
 
     def read_bytes(self, context_tokens: ArrayLike) -> FloatArray:
         s = self.spec

@@ -17,7 +17,7 @@ IntArray = NDArray[np.int64]
 def _prefix_floor_sum(n: IntArray, ratio: int) -> IntArray:
     """sum_{v=0}^{n-1} floor(v / ratio)."""
     full, rest = np.divmod(n, ratio)
-    return ratio * full * (full - 1) // 2 + rest * full
+    return np.asarray(ratio * full * (full - 1) // 2 + rest * full, dtype=np.int64)
 
 
 def prefix_capped_sum(n: ArrayLike, ratio: int = 1, cap: int | None = None) -> IntArray:
@@ -28,7 +28,7 @@ def prefix_capped_sum(n: ArrayLike, ratio: int = 1, cap: int | None = None) -> I
     # floor(v / ratio) < cap exactly for v < ratio * cap; beyond that every term is cap.
     threshold = ratio * cap
     below = _prefix_floor_sum(np.minimum(n_arr, threshold), ratio)
-    return below + cap * np.maximum(n_arr - threshold, 0)
+    return np.asarray(below + cap * np.maximum(n_arr - threshold, 0), dtype=np.int64)
 
 
 def visible_sum(

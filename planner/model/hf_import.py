@@ -65,7 +65,7 @@ class _Reader:
             f"missing required field for model_type '{self.family}'", where=self.where, field=field
         )
 
-    def int(self, field: str, default: int | None = None, minimum: int = 1) -> int:
+    def count(self, field: str, default: int | None = None, minimum: int = 1) -> int:
         value = self.cfg.get(field)
         if value is None:  # absent or null: Hugging Face falls back to the default
             value = default
@@ -81,10 +81,10 @@ class _Reader:
             )
         return value
 
-    def opt_int(self, field: str) -> int | None:
-        return None if self.cfg.get(field) is None else self.int(field)
+    def opt_count(self, field: str) -> int | None:
+        return None if self.cfg.get(field) is None else self.count(field)
 
-    def bool(self, field: str, default: bool) -> bool:
+    def flag(self, field: str, default: bool) -> bool:
         value = self.cfg.get(field, default)
         if not isinstance(value, bool):
             raise ConfigError(
@@ -96,7 +96,7 @@ class _Reader:
             )
         return value
 
-    def int_list(self, field: str) -> list[int]:
+    def count_list(self, field: str) -> list[int]:
         value = self.cfg.get(field)
         if value is None:
             raise self._missing(field)
@@ -144,15 +144,15 @@ def _weight_format(cfg: dict[str, Any]) -> str:
 
 # --------------------------------------------------------------------------- GQA families
 def _gqa_attention(r: _Reader) -> GQASpec:
-    heads = r.int("num_attention_heads")
+    heads = r.count("num_attention_heads")
     window = None
     if r.family in ("mistral", "mixtral", "qwen2", "qwen3", "qwen2_moe", "qwen3_moe"):
         uses_window = r.family in ("mistral", "mixtral") or r.cfg.get("use_sliding_window", False)
-        window = r.opt_int("sliding_window") if uses_window else None
+        window = r.opt_count("sliding_window") if uses_window else None
     return GQASpec(
         num_heads=heads,
-        num_kv_heads=r.int("num_key_value_heads", default=heads),
-        head_dim=r.int("head_dim", default=r.int("hidden_size") // heads),
+        num_kv_heads=r.count("num_key_value_heads", default=heads),
+        head_dim=r.count("head_dim", default=r.count("hidden_size") // heads),
         sliding_window_tokens=window,
     )
 
@@ -160,31 +160,31 @@ def _gqa_attention(r: _Reader) -> GQASpec:
 def _gqa_ffn(r: _Reader, layer: int) -> FFNSpec:
     if r.family == "mixtral":
         return MoEFFNSpec(
-            num_routed_experts=r.int("num_local_experts"),
-            experts_per_token=r.int("num_experts_per_tok"),
-            expert_intermediate_size=r.int("intermediate_size"),
+            num_routed_experts=r.count("num_local_experts"),
+            experts_per_token=r.count("num_experts_per_tok"),
+            expert_intermediate_size=r.count("intermediate_size"),
         )
     if r.family in ("qwen2_moe", "qwen3_moe"):
         dense_layers = set(r.cfg.get("mlp_only_layers") or [])
-        step = r.int("decoder_sparse_step", default=1)
+        step = r.count("decoder_sparse_step", default=1)
         if layer not in dense_layers and (layer + 1) % step == 0:
             experts_field = "num_experts" if "num_experts" in r.cfg else "num_local_experts"
-            shared = r.int("shared_expert_intermediate_size", default=0, minimum=0)
+            shared = r.count("shared_expert_intermediate_size", default=0, minimum=0)
             return MoEFFNSpec(
-                num_routed_experts=r.int(experts_field),
-                experts_per_token=r.int("num_experts_per_tok"),
-                expert_intermediate_size=r.int("moe_intermediate_size"),
+                num_routed_experts=r.count(experts_field),
+                experts_per_token=r.count("num_experts_per_tok"),
+                expert_intermediate_size=r.count("moe_intermediate_size"),
                 num_shared_experts=1 if shared else 0,
                 shared_intermediate_size=shared or None,
             )
-    return DenseFFNSpec(intermediate_size=r.int("intermediate_size"))
+    return DenseFFNSpec(intermediate_size=r.count("intermediate_size"))
 
 
 def _build_gqa(r: _Reader) -> dict[str, Any]:
     attention = _gqa_attention(r)
     layers = tuple(
         LayerSpec(attention=attention, ffn=_gqa_ffn(r, i))
-        for i in range(r.int("num_hidden_layers"))
+        for i in range(r.count("num_hidden_layers"))
     )
     fmt = _weight_format(r.cfg)
     return {
@@ -204,10 +204,10 @@ def _build_gqa(r: _Reader) -> dict[str, Any]:
 # --------------------------------------------------------------------------- DeepSeek
 def _deepseek_moe(r: _Reader, routing: str = "gate") -> MoEFFNSpec:
     return MoEFFNSpec(
-        num_routed_experts=r.int("n_routed_experts"),
-        experts_per_token=r.int("num_experts_per_tok"),
-        num_shared_experts=r.int("n_shared_experts", default=0, minimum=0),
-        expert_intermediate_size=r.int("moe_intermediate_size"),
+        num_routed_experts=r.count("n_routed_experts"),
+        experts_per_token=r.count("num_experts_per_tok"),
+        num_shared_experts=r.count("n_shared_experts", default=0, minimum=0),
+        expert_intermediate_size=r.count("moe_intermediate_size"),
         routing=routing,
     )
 
@@ -230,21 +230,21 @@ def _deepseek_formats(r: _Reader, routed: str | None = None) -> WeightFormats:
 
 def _build_deepseek_v3(r: _Reader) -> dict[str, Any]:
     mla = {
-        "num_heads": r.int("num_attention_heads"),
-        "q_lora_rank": r.opt_int("q_lora_rank"),
-        "kv_lora_rank": r.int("kv_lora_rank"),
-        "qk_nope_head_dim": r.int("qk_nope_head_dim"),
-        "qk_rope_head_dim": r.int("qk_rope_head_dim"),
-        "v_head_dim": r.int("v_head_dim"),
+        "num_heads": r.count("num_attention_heads"),
+        "q_lora_rank": r.opt_count("q_lora_rank"),
+        "kv_lora_rank": r.count("kv_lora_rank"),
+        "qk_nope_head_dim": r.count("qk_nope_head_dim"),
+        "qk_rope_head_dim": r.count("qk_rope_head_dim"),
+        "v_head_dim": r.count("v_head_dim"),
     }
     if r.family == "deepseek_v32":
         attention: MLASpec = DSASpec(
             **mla,
             latent_format="fp8_b128",
             rope_format="bf16",
-            index_n_heads=r.int("index_n_heads"),
-            index_head_dim=r.int("index_head_dim"),
-            index_topk=r.int("index_topk"),
+            index_n_heads=r.count("index_n_heads"),
+            index_head_dim=r.count("index_head_dim"),
+            index_topk=r.count("index_topk"),
             index_key_format="fp8_b128",
         )
         note = (
@@ -254,14 +254,14 @@ def _build_deepseek_v3(r: _Reader) -> dict[str, Any]:
     else:
         attention = MLASpec(**mla, latent_format="bf16", rope_format="bf16")
         note = "KV cache in BF16 as the DeepSeek-V3 reference inference code stores it."
-    dense = DenseFFNSpec(intermediate_size=r.int("intermediate_size"))
+    dense = DenseFFNSpec(intermediate_size=r.count("intermediate_size"))
     moe = _deepseek_moe(r)
-    first_dense = r.int("first_k_dense_replace", default=0, minimum=0)
+    first_dense = r.count("first_k_dense_replace", default=0, minimum=0)
     layers = tuple(
         LayerSpec(attention=attention, ffn=dense if i < first_dense else moe)
-        for i in range(r.int("num_hidden_layers"))
+        for i in range(r.count("num_hidden_layers"))
     )
-    mtp_modules = r.int("num_nextn_predict_layers", default=0, minimum=0)
+    mtp_modules = r.count("num_nextn_predict_layers", default=0, minimum=0)
     mtp = (
         MTPSpec(num_modules=mtp_modules, layer=LayerSpec(attention=attention, ffn=moe))
         if mtp_modules
@@ -271,9 +271,9 @@ def _build_deepseek_v3(r: _Reader) -> dict[str, Any]:
 
 
 def _build_deepseek_v4(r: _Reader) -> dict[str, Any]:
-    num_layers = r.int("num_hidden_layers")
-    mtp_modules = r.int("num_nextn_predict_layers", default=0, minimum=0)
-    ratios = r.int_list("compress_ratios")
+    num_layers = r.count("num_hidden_layers")
+    mtp_modules = r.count("num_nextn_predict_layers", default=0, minimum=0)
+    ratios = r.count_list("compress_ratios")
     if len(ratios) < num_layers + mtp_modules:
         raise ConfigError(
             "has fewer entries than layers + MTP modules",
@@ -283,21 +283,21 @@ def _build_deepseek_v4(r: _Reader) -> dict[str, Any]:
             expected=f"at least {num_layers + mtp_modules} entries",
         )
     common = {
-        "num_heads": r.int("num_attention_heads"),
-        "head_dim": r.int("head_dim"),
-        "qk_rope_head_dim": r.int("qk_rope_head_dim"),
-        "q_lora_rank": r.int("q_lora_rank"),
-        "o_lora_rank": r.int("o_lora_rank"),
-        "o_groups": r.int("o_groups"),
-        "sliding_window_tokens": r.int("sliding_window"),
+        "num_heads": r.count("num_attention_heads"),
+        "head_dim": r.count("head_dim"),
+        "qk_rope_head_dim": r.count("qk_rope_head_dim"),
+        "q_lora_rank": r.count("q_lora_rank"),
+        "o_lora_rank": r.count("o_lora_rank"),
+        "o_groups": r.count("o_groups"),
+        "sliding_window_tokens": r.count("sliding_window"),
         "entry_nope_format": "fp8_b64_ue8m0",
         "entry_rope_format": "bf16",
         "entry_pad_bytes": 1,
     }
     indexer = {
-        "index_n_heads": r.int("index_n_heads"),
-        "index_head_dim": r.int("index_head_dim"),
-        "index_topk": r.int("index_topk"),
+        "index_n_heads": r.count("index_n_heads"),
+        "index_head_dim": r.count("index_head_dim"),
+        "index_topk": r.count("index_topk"),
         "index_key_format": "mxfp4",
     }
 
@@ -314,7 +314,7 @@ def _build_deepseek_v4(r: _Reader) -> dict[str, Any]:
             )
         return CompressedSpec(kind="hca", compress_ratio=ratio, **common)
 
-    hash_layers = r.int("num_hash_layers", default=0, minimum=0)
+    hash_layers = r.count("num_hash_layers", default=0, minimum=0)
     expert_dtype = r.cfg.get("expert_dtype", "fp4")
     routed = {"fp4": "mxfp4", "fp8": None}.get(expert_dtype)
     if expert_dtype not in ("fp4", "fp8"):
@@ -352,7 +352,7 @@ def _build_deepseek_v4(r: _Reader) -> dict[str, Any]:
     return {
         "layers": layers,
         "mtp": mtp,
-        "hc_mult": r.int("hc_mult", default=1),
+        "hc_mult": r.count("hc_mult", default=1),
         "weight_formats": _deepseek_formats(r, routed),
         "notes": tuple(notes),
     }
@@ -385,10 +385,10 @@ def spec_from_hf_config(
             name=model_name,
             display_name=name or model_name,
             architecture=str(architectures[0]),
-            hidden_size=r.int("hidden_size"),
-            vocab_size=r.int("vocab_size"),
-            max_context_tokens=r.int("max_position_embeddings"),
-            tie_word_embeddings=r.bool("tie_word_embeddings", default=False),
+            hidden_size=r.count("hidden_size"),
+            vocab_size=r.count("vocab_size"),
+            max_context_tokens=r.count("max_position_embeddings"),
+            tie_word_embeddings=r.flag("tie_word_embeddings", default=False),
             sources={"*": f"imported from {where}"},
             **parts,
         )

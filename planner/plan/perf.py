@@ -27,7 +27,6 @@ from functools import cached_property
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from planner.dtypes import storage_format
 from planner.model.attention import AttentionKind, Matrix
 from planner.plan.deployed import Deployed
 from planner.plan.memory import _shard
@@ -296,12 +295,11 @@ class StepModel:
                 count,
             )
             if kind.has_indexer:
-                fmt = storage_format(kind.spec.index_key_format)  # type: ignore[union-attr]
                 tl.op(
                     "indexer",
                     np.asarray(w.index_flops) / d.tp / d.attention_dp,
                     np.asarray(w.index_read_bytes) / d.attention_dp,
-                    fmt.math_dtype,
+                    kind.index_math_dtype,
                     count,
                 )
         return tl
@@ -323,9 +321,8 @@ class StepModel:
             )
             index_flop_s = index_byte_s = 0.0
             if kind.has_indexer:
-                fmt = storage_format(kind.spec.index_key_format)  # type: ignore[union-attr]
                 index_flop_s = (
-                    1.0 / gpu.achievable_flop_per_s(fmt.math_dtype) / d.tp / d.attention_dp
+                    1.0 / gpu.achievable_flop_per_s(kind.index_math_dtype) / d.tp / d.attention_dp
                 )
                 index_byte_s = per_byte
             out.append(

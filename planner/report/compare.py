@@ -14,12 +14,12 @@ RATIO_BASIS = (
 
 def compare_models(models: list[Model], context_tokens: int) -> dict[str, Any]:
     """The JSON-ready comparison; ratios are relative to the first model."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for model in models:
         rows.append(
             {
                 "name": model.name,
-                "kv_bytes_per_sequence": round(model.kv_bytes(context_tokens)),
+                "kv_bytes_per_sequence": round(float(model.kv_bytes(context_tokens))),
                 "state_bytes_per_sequence": round(model.state_bytes()),
                 "decode_flops_per_token": float(model.decode_flops_per_token(context_tokens)),
                 "weight_bytes": round(model.weight_bytes),

@@ -62,7 +62,7 @@ class ViewConfig:
             tensor_parallel=self.tensor_parallel,
             expert_parallel=self.expert_parallel,
             kv_dtype=self.kv_dtype,
-        )  # type: ignore[arg-type]
+        )
 
     @property
     def mix(self) -> dict[str, float]:

@@ -86,7 +86,7 @@ def meets_slo(arrays: RequestArrays, slos: list[SLOSpec]) -> np.ndarray:
     ttft_limit = np.array([s.ttft_s for s in slos])[arrays.class_index]
     tpot_limit = np.array([s.tpot_s for s in slos])[arrays.class_index]
     tpot_ok = np.isnan(arrays.tpot_s) | (arrays.tpot_s <= tpot_limit)
-    return (arrays.ttft_s <= ttft_limit) & tpot_ok
+    return np.asarray((arrays.ttft_s <= ttft_limit) & tpot_ok, dtype=bool)
 
 
 def summarize(

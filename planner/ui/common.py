@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -13,7 +13,7 @@ from planner.report import views
 from planner.report.views import ViewConfig, rows_to_csv
 
 # ViewConfig is a frozen dataclass: hash it by value.
-_HASH = {ViewConfig: repr}
+_HASH: dict[str | type[Any], Callable[[Any], Any]] = {ViewConfig: repr}
 
 
 @st.cache_data(show_spinner=False, hash_funcs=_HASH, max_entries=64)

@@ -202,9 +202,9 @@ def sidebar() -> ViewConfig:
     config = ViewConfig(
         models=tuple(models),
         gpus=tuple(gpus),
-        gpus_per_replica=int(n),
-        tensor_parallel=None if tp == "auto" else int(tp),
-        expert_parallel=None if ep == "auto" else int(ep),
+        gpus_per_replica=int(str(n)),
+        tensor_parallel=None if tp == "auto" else int(str(tp)),
+        expert_parallel=None if ep == "auto" else int(str(ep)),
         kv_dtype=None if kv == "model default" else kv,
         context_tokens=int(ctx),
         requests_per_s=float(rps),
@@ -240,4 +240,6 @@ def sidebar() -> ViewConfig:
 
 
 def current_config() -> ViewConfig:
-    return st.session_state.get(CONFIG_KEY, DEFAULTS)
+    config = st.session_state.get(CONFIG_KEY, DEFAULTS)
+    assert isinstance(config, ViewConfig)
+    return config

@@ -79,19 +79,24 @@ if scenario_path is not None:
         st.error(str(err))
         scenario = None
 
-if st.button("Run simulation", type="primary", disabled=scenario is None, key="sim_run"):
+run_clicked = st.button("Run simulation", type="primary", disabled=scenario is None, key="sim_run")
+if run_clicked and scenario is not None:
     trace_path = None
     if trace_upload is not None:
         saved = _save_upload(trace_upload)
         trace_path = str(saved) if saved else None
     bar = st.progress(0.0, text="simulating...")
+
+    def show_progress(fraction: float) -> None:
+        bar.progress(min(fraction, 1.0), text=f"simulating... {fraction:.0%}")
+
     try:
         result = run_scenario(
             scenario,
-            mode=mode,
+            mode="exact" if mode == "exact" else "fast",
             seed=int(seed),
             trace_path=trace_path,
-            progress=lambda f: bar.progress(min(f, 1.0), text=f"simulating... {f:.0%}"),
+            progress=show_progress,
         )
         arrays = result.arrays
         st.session_state["sim_result"] = {
