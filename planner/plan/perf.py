@@ -360,6 +360,16 @@ class StepModel:
         return total
 
 
+def _scaled(work: AttentionWork, factor: float) -> AttentionWork:
+    """The same work done ``factor`` times (identical sequences or DP groups)."""
+    return AttentionWork(
+        *(
+            np.asarray(x) * factor
+            for x in (work.flops, work.main_read_bytes, work.index_flops, work.index_read_bytes)
+        )
+    )
+
+
 def decode_step(deployed: Deployed, batch: int, context_tokens: ArrayLike) -> StepTime:
     """One decode step for ``batch`` sequences (replica-wide) at context L (vectorised)."""
     model = StepModel(deployed)
@@ -369,15 +379,7 @@ def decode_step(deployed: Deployed, batch: int, context_tokens: ArrayLike) -> St
         np.full(np.shape(ctx), float(batch * q)), batch if deployed.deployment.mtp else 0
     )
     work = [StepModel.decode_work(kind, ctx, q, axis=None) for kind, _ in model.kinds]
-    scaled = [
-        AttentionWork(
-            *(
-                np.asarray(x) * batch
-                for x in (w.flops, w.main_read_bytes, w.index_flops, w.index_read_bytes)
-            )
-        )
-        for w in work
-    ]
+    scaled = [_scaled(w, batch) for w in work]
     tl.merge(model.attention_timeline(scaled))
     return tl.result(model.step_overhead_s)
 
@@ -389,15 +391,7 @@ def prefill_chunk(deployed: Deployed, chunk_tokens: int, context_tokens: ArrayLi
     groups = deployed.attention_dp
     tl = model.linear_timeline(np.full(np.shape(ctx), float(chunk_tokens * groups)))
     work = [StepModel.chunk_work(kind, chunk_tokens, ctx) for kind, _ in model.kinds]
-    scaled = [
-        AttentionWork(
-            *(
-                np.asarray(x) * groups
-                for x in (w.flops, w.main_read_bytes, w.index_flops, w.index_read_bytes)
-            )
-        )
-        for w in work
-    ]
+    scaled = [_scaled(w, groups) for w in work]
     tl.merge(model.attention_timeline(scaled))
     return tl.result(model.step_overhead_s)
 

@@ -13,10 +13,20 @@ Mooncake FAST'25 synthetic trace it is about 65% (the paper's Table 2 reports 66
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import Any
 
 from planner.sim.request import Request
+
+
+def leading_run(keys: list[int], cached: Container[int]) -> int:
+    """How many of the first keys are all present in ``cached``."""
+    run = 0
+    for key in keys:
+        if key not in cached:
+            break
+        run += 1
+    return run
 
 
 def _unbounded(requests: list[Request], block_tokens: int) -> tuple[int, int]:
@@ -24,11 +34,7 @@ def _unbounded(requests: list[Request], block_tokens: int) -> tuple[int, int]:
     cached = total = 0
     for request in requests:
         keys = request.block_keys
-        run = 0
-        for key in keys:
-            if key not in seen:
-                break
-            run += 1
+        run = leading_run(keys, seen)
         cached += min(run * block_tokens, request.input_tokens)
         total += request.input_tokens
         seen.update(keys)
@@ -42,11 +48,7 @@ def _lru(requests: list[Request], block_tokens: int, capacity_blocks: int) -> in
     cached = 0
     for request in requests:
         keys = request.block_keys
-        run = 0
-        for key in keys:
-            if key not in cache:
-                break
-            run += 1
+        run = leading_run(keys, cache)
         cached += min(run * block_tokens, request.input_tokens)
         if capacity_blocks <= 0:
             continue
