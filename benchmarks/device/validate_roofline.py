@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 HIDDEN = 7168
@@ -55,13 +56,21 @@ def measure() -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for m in BATCHES:
         x = torch.randn(m, HIDDEN, device="cuda", dtype=torch.bfloat16)
-        rows.append({"op": "matmul", "m": m, "k": HIDDEN, "n": OUT,
-                     "eager_us": time_us(lambda x=x: x @ weight.T, False),
-                     "graph_us": time_us(lambda x=x: x @ weight.T, True)})
+        rows.append(
+            {
+                "op": "matmul",
+                "m": m,
+                "k": HIDDEN,
+                "n": OUT,
+                "eager_us": time_us(lambda x=x: x @ weight.T, False),
+                "graph_us": time_us(lambda x=x: x @ weight.T, True),
+            }
+        )
     src = torch.empty(COPY_BYTES, dtype=torch.uint8, device="cuda")
     dst = torch.empty_like(src)
-    rows.append({"op": "copy", "bytes": COPY_BYTES, "eager_us": time_us(lambda: dst.copy_(src),
-                                                                        False)})
+    rows.append(
+        {"op": "copy", "bytes": COPY_BYTES, "eager_us": time_us(lambda: dst.copy_(src), False)}
+    )
     return [{"device": torch.cuda.get_device_name(), "torch": torch.__version__}, *rows]
 
 
@@ -70,26 +79,33 @@ def compare(path: str, profile: str) -> None:
 
     gpu = load_gpu(profile)
     eff = gpu.profile.efficiency
-    meta, *rows = json.loads(open(path).read())
+    meta, *rows = json.loads(Path(path).read_text())
     print(f"{meta['device']} (torch {meta['torch']}) vs profile {profile}")
-    print(f"{'operator':28s} {'eager us':>9s} {'model':>8s} {'graph us':>9s} {'model':>8s} "
-          f"{'TB/s':>6s} {'TFLOP/s':>8s}")
+    print(
+        f"{'operator':28s} {'eager us':>9s} {'model':>8s} {'graph us':>9s} {'model':>8s} "
+        f"{'TB/s':>6s} {'TFLOP/s':>8s}"
+    )
     for r in rows:
         if r["op"] == "copy":
             moved = 2 * r["bytes"]  # read + write
             model = 1e6 * moved / gpu.achievable_bandwidth_bytes_per_s
-            print(f"{'copy 1 GiB (read+write)':28s} {r['eager_us']:9.1f} {model:8.1f} "
-                  f"{'':9s} {'':8s} {moved / r['eager_us'] / 1e6:6.2f}")
+            print(
+                f"{'copy 1 GiB (read+write)':28s} {r['eager_us']:9.1f} {model:8.1f} "
+                f"{'':9s} {'':8s} {moved / r['eager_us'] / 1e6:6.2f}"
+            )
             continue
         m, k, n = r["m"], r["k"], r["n"]
         flops = 2 * m * k * n
         nbytes = (k * n + m * k + m * n) * BF16_BYTES
-        roof_us = 1e6 * max(flops / gpu.achievable_flop_per_s("bf16"),
-                            nbytes / gpu.achievable_bandwidth_bytes_per_s)
-        print(f"{f'bf16 {m}x{k}x{n}':28s} {r['eager_us']:9.1f} "
-              f"{roof_us + eff.kernel_overhead_no_graphs_us:8.1f} {r['graph_us']:9.1f} "
-              f"{roof_us + eff.kernel_overhead_us:8.1f} {nbytes / r['graph_us'] / 1e6:6.2f} "
-              f"{flops / r['graph_us'] / 1e6:8.1f}")
+        roof_us = 1e6 * max(
+            flops / gpu.achievable_flop_per_s("bf16"), nbytes / gpu.achievable_bandwidth_bytes_per_s
+        )
+        print(
+            f"{f'bf16 {m}x{k}x{n}':28s} {r['eager_us']:9.1f} "
+            f"{roof_us + eff.kernel_overhead_no_graphs_us:8.1f} {r['graph_us']:9.1f} "
+            f"{roof_us + eff.kernel_overhead_us:8.1f} {nbytes / r['graph_us'] / 1e6:6.2f} "
+            f"{flops / r['graph_us'] / 1e6:8.1f}"
+        )
 
 
 def main() -> None:
