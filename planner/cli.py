@@ -28,7 +28,7 @@ from planner.model.model import Model
 from planner.model.resolve import resolve_model
 from planner.model.transform import with_model_kv_dtype
 from planner.plan.deployed import Deployed
-from planner.plan.frontier import frontier, log_spaced_contexts
+from planner.plan.frontier import frontier, log_spaced_contexts, max_context_curve
 from planner.report.compare import compare_models
 from planner.report.model_summary import model_summary
 from planner.report.plan_report import plan_report, traffic_report
@@ -351,9 +351,11 @@ def cmd_frontier(args: argparse.Namespace) -> None:
     else:
         contexts = log_spaced_contexts(args.min_context, args.max_context, args.points)
     deployment = _deployment(args)
+    models = [resolve_model(m) for m in args.model]
+    gpus = [load_gpu(g) for g in args.gpu]
     curves = frontier(
-        [resolve_model(m) for m in args.model],
-        [load_gpu(g) for g in args.gpu],
+        models,
+        gpus,
         deployment,
         contexts,
     )
@@ -371,6 +373,16 @@ def cmd_frontier(args: argparse.Namespace) -> None:
             for c in curves
         ],
     }
+    if args.concurrency:
+        for curve, (model, gpu) in zip(
+            data["curves"], [(m, g) for m in models for g in gpus], strict=True
+        ):
+            longest = max_context_curve(model, gpu, deployment, args.concurrency)
+            curve["max_context_tokens_at_concurrency"] = (
+                None
+                if longest is None
+                else dict(zip(map(str, args.concurrency), longest.tolist(), strict=True))
+            )
     if args.json:
         _print_json(data)
         return
@@ -392,6 +404,18 @@ def cmd_frontier(args: argparse.Namespace) -> None:
     for c in curves:
         if not c.fits:
             console.print(f"{c.model} on {c.gpu}: {c.reason}")
+    if args.concurrency:
+        longest = Table(title="longest context (tokens) at which C sequences fit per replica")
+        longest.add_column("C", justify="right")
+        for c in curves:
+            longest.add_column(f"{c.model}\n{c.gpu}", justify="right")
+        for conc in args.concurrency:
+            cells = []
+            for curve in data["curves"]:
+                at = curve.get("max_context_tokens_at_concurrency")
+                cells.append("does not fit" if at is None else f"{at[str(conc)]:,}")
+            longest.add_row(str(conc), *cells)
+        console.print(longest)
 
 
 # --------------------------------------------------------------------------- simulate
@@ -610,6 +634,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-context", type=_tokens, default=2**20)
     p.add_argument(
         "--points", type=_positive_int, default=11, help="log-spaced points (default 11)"
+    )
+    p.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        nargs="*",
+        default=[],
+        help="also report the longest context at which C sequences fit, e.g. 1 16 256",
     )
     _add_json(p)
     p.set_defaults(func=cmd_frontier)

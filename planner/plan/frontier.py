@@ -12,7 +12,12 @@ from planner.errors import KvplanError
 from planner.hardware import GPU
 from planner.model.model import Model
 from planner.plan.deployed import Deployed
-from planner.plan.memory import InsufficientMemoryError, max_concurrent_sequences, memory_budget
+from planner.plan.memory import (
+    InsufficientMemoryError,
+    max_concurrent_sequences,
+    max_context_tokens,
+    memory_budget,
+)
 from planner.schema import Deployment
 
 
@@ -44,6 +49,19 @@ def frontier_curve(
     counts = max_concurrent_sequences(deployed, contexts, budget)
     counts = np.where(contexts <= model.max_context_tokens, counts, 0)
     return FrontierCurve(model.name, gpu.name, deployment.gpus_per_replica, contexts, counts, True)
+
+
+def max_context_curve(
+    model: Model, gpu: GPU, deployment: Deployment, concurrency: ArrayLike
+) -> NDArray[np.int64] | None:
+    """Longest context at which C sequences fit on one replica, per C; None if the weights
+    do not fit."""
+    deployed = Deployed.build(model, gpu, deployment)
+    try:
+        budget = memory_budget(deployed, suggest=False)
+    except InsufficientMemoryError:
+        return None
+    return max_context_tokens(deployed, np.asarray(concurrency, dtype=np.int64), budget)
 
 
 def frontier(
