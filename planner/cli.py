@@ -36,7 +36,13 @@ from planner.schema import Deployment
 from planner.sim.cache_curve import cache_curve
 from planner.sim.run import load_scenario, run_scenario
 from planner.sim.workload import load_mooncake
-from planner.units import GIB_BYTES, format_bytes, format_tokens, parse_token_count
+from planner.units import (
+    GIB_BYTES,
+    MAX_TOKEN_COUNT,
+    format_bytes,
+    format_tokens,
+    parse_token_count,
+)
 from planner.validation import read_document, validate
 
 EXIT_USER_ERROR = 2
@@ -57,8 +63,8 @@ def _positive_int(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    if not 1 <= value <= MAX_TOKEN_COUNT:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_TOKEN_COUNT:,}, got {value}")
     return value
 
 
@@ -219,9 +225,12 @@ def cmd_compare(args: argparse.Namespace) -> None:
 def _deployment(args: argparse.Namespace) -> Deployment:
     base: dict[str, Any] = {}
     if args.deployment:
-        base = read_document(args.deployment) or {}
-        if not isinstance(base, dict):
-            raise ConfigError("a deployment file must be a mapping", where=args.deployment)
+        raw = read_document(args.deployment)
+        if raw is not None and not isinstance(raw, dict):
+            raise ConfigError(
+                "a deployment file must be a mapping of Deployment fields", where=args.deployment
+            )
+        base = raw or {}
     flags = {
         "gpus_per_replica": args.gpus,
         "tensor_parallel": args.tp,
@@ -405,17 +414,17 @@ def cmd_frontier(args: argparse.Namespace) -> None:
         if not c.fits:
             console.print(f"{c.model} on {c.gpu}: {c.reason}")
     if args.concurrency:
-        longest = Table(title="longest context (tokens) at which C sequences fit per replica")
-        longest.add_column("C", justify="right")
+        inverse = Table(title="longest context (tokens) at which C sequences fit per replica")
+        inverse.add_column("C", justify="right")
         for c in curves:
-            longest.add_column(f"{c.model}\n{c.gpu}", justify="right")
+            inverse.add_column(f"{c.model}\n{c.gpu}", justify="right")
         for conc in args.concurrency:
             cells = []
             for curve in data["curves"]:
                 at = curve.get("max_context_tokens_at_concurrency")
                 cells.append("does not fit" if at is None else f"{at[str(conc)]:,}")
-            longest.add_row(str(conc), *cells)
-        console.print(longest)
+            inverse.add_row(str(conc), *cells)
+        console.print(inverse)
 
 
 # --------------------------------------------------------------------------- simulate

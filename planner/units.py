@@ -21,6 +21,9 @@ SECONDS_PER_HOUR = 3600.0
 MILLION = 1_000_000
 
 TOKEN_SUFFIX_MULTIPLIERS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}
+# Largest token count accepted anywhere (1T tokens): far beyond any context window, and
+# small enough for int64 arithmetic on counts and bytes.
+MAX_TOKEN_COUNT = 2**40
 
 _TOKEN_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMG]?)\s*$", re.IGNORECASE)
 
@@ -52,8 +55,8 @@ def parse_token_count(text: str | int, *, field: str = "context") -> int:
             )
         number, suffix = match.groups()
         multiplier = TOKEN_SUFFIX_MULTIPLIERS[suffix.upper()]
-        if "." not in number:  # integers stay exact, however large
-            return int(number) * multiplier
+        if "." not in number:  # integers stay exact
+            return parse_token_count(int(number) * multiplier, field=field)
         scaled = float(number) * multiplier
         if scaled != int(scaled):
             raise KvplanError(
@@ -66,6 +69,13 @@ def parse_token_count(text: str | int, *, field: str = "context") -> int:
     if value < 0:
         raise KvplanError(
             "token count must not be negative", field=field, value=text, expected="a count >= 0"
+        )
+    if value > MAX_TOKEN_COUNT:
+        raise KvplanError(
+            "token count is too large",
+            field=field,
+            value=text,
+            expected=f"at most {MAX_TOKEN_COUNT:,} (1T)",
         )
     return value
 

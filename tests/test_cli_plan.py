@@ -222,12 +222,37 @@ def test_plan_table_has_units(capsys: pytest.CaptureFixture[str]) -> None:
 def test_frontier_concurrency_is_the_inverse_of_the_curve(capsys):
     # The longest context at which C sequences fit: C fit there, fewer than C fit one
     # KV block (64 tokens) further (the deployment's default block size).
-    main(["frontier", "--model", "deepseek-v3.2", "--gpu", "h200", "--gpus", "8",
-          "--concurrency", "16", "--json"])
-    longest = json.loads(capsys.readouterr().out)["curves"][0][
-        "max_context_tokens_at_concurrency"]["16"]
+    main(
+        [
+            "frontier",
+            "--model",
+            "deepseek-v3.2",
+            "--gpu",
+            "h200",
+            "--gpus",
+            "8",
+            "--concurrency",
+            "16",
+            "--json",
+        ]
+    )
+    longest = json.loads(capsys.readouterr().out)["curves"][0]["max_context_tokens_at_concurrency"][
+        "16"
+    ]
     assert 0 < longest < 163_840
-    main(["frontier", "--model", "deepseek-v3.2", "--gpu", "h200", "--gpus", "8",
-          "--contexts", f"{longest},{longest + 64}", "--json"])
+    main(
+        [
+            "frontier",
+            "--model",
+            "deepseek-v3.2",
+            "--gpu",
+            "h200",
+            "--gpus",
+            "8",
+            "--contexts",
+            f"{longest},{longest + 64}",
+            "--json",
+        ]
+    )
     at, beyond = json.loads(capsys.readouterr().out)["curves"][0]["max_concurrent_sequences"]
     assert at >= 16 > beyond

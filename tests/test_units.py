@@ -36,6 +36,9 @@ def test_format_round_trip():
     assert format_bytes(1536) == "1.50 KiB"
 
 
-def test_large_integer_counts_are_exact():
-    # 2^53 + 1 is not representable as a float; the integer path must not round it.
-    assert parse_token_count("9007199254740993") == 9_007_199_254_740_993
+def test_large_counts_exact_up_to_the_cap_then_refused():
+    # 2^40 - 1 is parsed exactly; beyond 2^40 (1T tokens) is refused with the field named.
+    assert parse_token_count("1099511627775") == 2**40 - 1
+    assert parse_token_count("1024G") == 2**40
+    with pytest.raises(KvplanError, match="context.*too large"):
+        parse_token_count("99999999999999999999")

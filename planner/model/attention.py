@@ -308,7 +308,15 @@ class DSA(MLA):
         query_source = s.q_lora_rank if s.q_lora_rank is not None else hidden_size
         return [
             *super().projections(hidden_size),
-            Matrix("indexer", "indexer.wq_b", query_source, s.index_n_heads * s.index_head_dim),
+            # The whole indexer is replicated on every TP rank (vLLM and SGLang build it
+            # with ReplicatedLinear: every rank scores all indexer heads).
+            Matrix(
+                "indexer",
+                "indexer.wq_b",
+                query_source,
+                s.index_n_heads * s.index_head_dim,
+                replicated=True,
+            ),
             Matrix("indexer", "indexer.wk", hidden_size, s.index_head_dim, replicated=True),
             # weights_proj is kept in BF16 by the reference code (V3.2-Exp inference/model.py).
             Matrix(
@@ -456,8 +464,13 @@ class CompressedAttention(AttentionKind):
         if s.index_topk is not None and s.index_n_heads and s.index_head_dim:
             width = s.compressor_overlap * s.index_head_dim
             mats += [
+                # Replicated on every TP rank, as in vLLM / SGLang (see DSA above).
                 Matrix(
-                    "indexer", "indexer.wq_b", s.q_lora_rank, s.index_n_heads * s.index_head_dim
+                    "indexer",
+                    "indexer.wq_b",
+                    s.q_lora_rank,
+                    s.index_n_heads * s.index_head_dim,
+                    replicated=True,
                 ),
                 Matrix(
                     "indexer",

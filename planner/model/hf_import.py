@@ -133,7 +133,16 @@ def model_type_of(cfg: dict[str, Any], where: str) -> str:
 def _weight_format(cfg: dict[str, Any]) -> str:
     """Storage of the checkpoint's linear weights from quantization_config / torch_dtype."""
     quant = cfg.get("quantization_config") or {}
-    if quant.get("quant_method") == "fp8":
+    method = quant.get("quant_method")
+    if method is not None and method != "fp8":
+        raise ConfigError(
+            "quantization method not supported",
+            field="quantization_config.quant_method",
+            value=method,
+            expected="'fp8' (block-scaled) or no quantization_config; set the "
+            "weight formats yourself with a deployment's weight_formats",
+        )
+    if method == "fp8":
         block = quant.get("weight_block_size")
         if block == [128, 128]:
             return "fp8_w128_ue8m0" if quant.get("scale_fmt") == "ue8m0" else "fp8_w128"
@@ -168,7 +177,7 @@ def _gqa_ffn(r: _Reader, layer: int) -> FFNSpec:
         dense_layers = set(r.cfg.get("mlp_only_layers") or [])
         step = r.count("decoder_sparse_step", default=1)
         if layer not in dense_layers and (layer + 1) % step == 0:
-            experts_field = "num_experts" if "num_experts" in r.cfg else "num_local_experts"
+            experts_field = "num_local_experts" if "num_local_experts" in r.cfg else "num_experts"
             shared = r.count("shared_expert_intermediate_size", default=0, minimum=0)
             return MoEFFNSpec(
                 num_routed_experts=r.count(experts_field),

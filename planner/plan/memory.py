@@ -1,11 +1,13 @@
 """Per-GPU memory budget: weights, activations, runtime reserve and the KV pool.
 
-Sharding (what one GPU of a replica of N GPUs holds), following vLLM / SGLang layouts:
-- routed experts, shared experts, dense FFN, embedding and LM head: split over all N GPUs
-  (expert parallel x expert tensor parallel; vocabulary-parallel embedding and head);
-- attention projections: split over the attention tensor-parallel size TP, except the
-  matrices every rank keeps whole (MLA/V4 latent and single-KV-head projections, V4
-  compressors, small selector weights: ``Matrix.replicated``);
+Sharding (what one GPU of a replica of N GPUs holds), following vLLM's layout with
+data-parallel attention (N / TP groups of TP GPUs; DP = 1 is plain tensor parallelism):
+- routed experts: split over all N GPUs (expert parallel x expert tensor parallel);
+- embedding, LM head, dense FFN and shared experts: split over the TP group (every DP group
+  holds a whole copy);
+- attention projections: split over TP too, except the matrices every rank keeps whole
+  (MLA/V4 latent and single-KV-head projections, V4 compressors, the DSA/CSA lightning
+  indexer: ``Matrix.replicated``);
 - router and mHC mixers: replicated on every GPU.
 The KV pool is what is left of gpu_memory_utilization x HBM after weights, activations
 and the runtime reserve. MLA and V4 caches are one vector per token shared by all heads, so
@@ -25,8 +27,16 @@ from planner.model.attention import Matrix
 from planner.plan.deployed import Deployed
 from planner.units import GIB_BYTES
 
-SPLIT_OVER_ALL_GPUS = {"embedding", "head", "dense_ffn", "shared_experts", "routed_experts"}
-SPLIT_OVER_TP = {"attention", "indexer", "compressor"}
+SPLIT_OVER_ALL_GPUS = {"routed_experts"}
+SPLIT_OVER_TP = {
+    "attention",
+    "indexer",
+    "compressor",
+    "embedding",
+    "head",
+    "dense_ffn",
+    "shared_experts",
+}
 BF16_BYTES = 2
 FP32_BYTES = 4
 # Peak activation memory is estimated as this many live BF16 tensors of the widest per-token

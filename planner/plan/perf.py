@@ -209,7 +209,8 @@ class StepModel:
                     active_fraction=touched / mat.count,
                 )
             elif mat.group in ("dense_ffn", "shared_experts"):
-                self._matmul(tl, mat.group, mat, tokens_replica, repeat, d.gpus)
+                # Whole in every DP group, split over its TP ranks (see planner.plan.memory).
+                self._matmul(tl, mat.group, mat, tokens_local, repeat, d.tp)
             else:  # router, mHC mixers: replicated, on the local tokens
                 self._matmul(tl, mat.group, mat, tokens_local, repeat, 1)
         tl.op("misc", 0.0, 0.0, "bf16", repeat, kernels=MISC_KERNELS_PER_LAYER)
@@ -231,13 +232,14 @@ class StepModel:
         for layer, count in self.layers:
             self._layer_linear(tl, layer, count, tokens)
         model = self.deployed.model
-        self._matmul(tl, "head", model.head_matrix, tokens, 1, self.deployed.gpus)
+        dp, tp = self.deployed.attention_dp, self.deployed.tp
+        self._matmul(tl, "head", model.head_matrix, tokens / dp, 1, tp)
         mtp = model.spec.mtp
         drafts = np.asarray(draft_tokens, dtype=np.float64)
         if mtp is not None and np.any(drafts > 0):
             for _ in range(mtp.num_modules):
                 self._layer_linear(tl, mtp.layer, 1, drafts)
-                self._matmul(tl, "head", model.head_matrix, drafts, 1, self.deployed.gpus)
+                self._matmul(tl, "head", model.head_matrix, drafts / dp, 1, tp)
         return tl
 
     @cached_property
@@ -297,7 +299,8 @@ class StepModel:
             if kind.has_indexer:
                 tl.op(
                     "indexer",
-                    np.asarray(w.index_flops) / d.tp / d.attention_dp,
+                    # The indexer is replicated on every TP rank: no division by TP.
+                    np.asarray(w.index_flops) / d.attention_dp,
                     np.asarray(w.index_read_bytes) / d.attention_dp,
                     kind.index_math_dtype,
                     count,
@@ -322,7 +325,7 @@ class StepModel:
             index_flop_s = index_byte_s = 0.0
             if kind.has_indexer:
                 index_flop_s = (
-                    1.0 / gpu.achievable_flop_per_s(kind.index_math_dtype) / d.tp / d.attention_dp
+                    1.0 / gpu.achievable_flop_per_s(kind.index_math_dtype) / d.attention_dp
                 )
                 index_byte_s = per_byte
             out.append(
@@ -378,7 +381,8 @@ def decode_step(deployed: Deployed, batch: int, context_tokens: ArrayLike) -> St
     tl = model.linear_timeline(
         np.full(np.shape(ctx), float(batch * q)), batch if deployed.deployment.mtp else 0
     )
-    work = [StepModel.decode_work(kind, ctx, q, axis=None) for kind, _ in model.kinds]
+    # Per-sequence work at each context (one query chunk of q tokens), times the batch.
+    work = [StepModel.chunk_work(kind, q, ctx) for kind, _ in model.kinds]
     scaled = [_scaled(w, batch) for w in work]
     tl.merge(model.attention_timeline(scaled))
     return tl.result(model.step_overhead_s)

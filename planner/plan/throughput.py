@@ -68,6 +68,13 @@ def size_replicas(
             value=requests_per_s,
             expected="requests per second > 0",
         )
+    if not math.isfinite(tpot_slo_s) or tpot_slo_s <= 0:
+        raise KvplanError(
+            "must be a positive, finite time",
+            field="tpot_slo_s",
+            value=tpot_slo_s,
+            expected="seconds > 0",
+        )
     if mean_input_tokens < 1 or mean_output_tokens < 1:
         raise KvplanError(
             "mean token counts must be >= 1",

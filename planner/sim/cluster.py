@@ -37,14 +37,15 @@ from planner.units import GB_BYTES, GIB_BYTES
 
 def block_geometry(deployed: Deployed, block_tokens: int) -> tuple[float, int, int]:
     """(bytes of one block on one GPU, blocks of fixed state per sequence, blocks per
-    replica). A block holds block_tokens of context for every layer: compressed layers
-    store block_tokens / m entries of it."""
+    replica). A block holds block_tokens of context for every layer: a compressed layer
+    stores block_tokens / m entries of it (amortised, so a block smaller than m still
+    carries its share of the compressed entries)."""
     model = deployed.model
     block_bytes = 0.0
     state_bytes = 0.0
     for kind, count in model.attention_groups:
         share = kind.kv_shard_fraction(deployed.tp)
-        block_bytes += count * share * float(kind.kv_bytes(block_tokens))
+        block_bytes += count * share * block_tokens * kind.kv_bytes_per_token
         state_bytes += count * share * kind.state_bytes()
     if block_bytes <= 0:
         raise KvplanError(

@@ -205,10 +205,15 @@ def test_step_time_grows_with_batch_and_context(
     contexts = context_grid(deployed.model)
     contexts = contexts[contexts <= deployed.model.max_context_tokens]
     times = np.stack([decode_step(deployed, b, contexts).time_s for b in MONOTONE_BATCHES])
+    # The vectorised call gives, for each context, what a call with that context alone gives.
+    for column, ctx in enumerate(contexts.tolist()):
+        alone = float(decode_step(deployed, MONOTONE_BATCHES[-1], ctx).time_s)
+        assert times[-1, column] == pytest.approx(alone, rel=1e-12)
     assert np.all(np.diff(times, axis=0) >= 0), "step time fell as the batch grew"
     assert np.all(np.diff(times, axis=1) >= 0), "step time fell as the context grew"
     # And the whole range is not flat: a longer context or a bigger batch costs something.
     assert times[-1, -1] > times[0, 0]
+    assert times[-1, -1] > times[-1, 0], "context does not change the step time"
 
 
 @SETTINGS
