@@ -1,10 +1,14 @@
 """Simulation metrics: latency percentiles and distributions, goodput, prefix hits, cost.
 
 TTFT = first token - arrival (queueing included); TPOT = (finish - first token) /
-(output tokens - 1); end-to-end = finish - arrival. Goodput is the share of requests with
-an outcome (finished or rejected) that finished within their class SLO on both TTFT and
-TPOT. The prefix hit ratio is token-weighted: cached prompt tokens at first admission over
-prompt tokens of admitted requests.
+(output tokens - 1); end-to-end = finish - arrival. Goodput is the share of requests whose
+fate is decided that finished within their class SLO on both TTFT and TPOT. Decided:
+finished, rejected, or still in flight at the end but already past their TTFT SLO (no
+first token by then, or a late one) -- so an overloaded run with a growing queue cannot
+report a high goodput from the few requests it finished. TTFT percentiles cover every
+request that produced a first token, finished or not. The prefix hit ratio is
+token-weighted: cached prompt tokens at first admission over prompt tokens of admitted
+requests.
 """
 
 from __future__ import annotations
@@ -89,6 +93,36 @@ def meets_slo(arrays: RequestArrays, slos: list[SLOSpec]) -> np.ndarray:
     return np.asarray((arrays.ttft_s <= ttft_limit) & tpot_ok, dtype=bool)
 
 
+def _in_flight_misses(
+    requests: list[Request], slos: list[SLOSpec], end_s: float
+) -> tuple[list[int], int]:
+    """Per class: in-flight requests that already missed their TTFT SLO; and how many
+    in-flight requests are still undecided."""
+    misses = [0] * len(slos)
+    undecided = 0
+    for r in requests:
+        if r.state in (FINISHED, REJECTED):
+            continue
+        limit = slos[r.class_index].ttft_s
+        first = r.first_token_s
+        late = (first - r.arrival_s > limit) if first == first else (end_s - r.arrival_s > limit)
+        if late:
+            misses[r.class_index] += 1
+        else:
+            undecided += 1
+    return misses, undecided
+
+
+def _ttft_all(requests: list[Request]) -> tuple[np.ndarray, np.ndarray]:
+    """TTFT and class of every request with a first token (finished or still running)."""
+    started = [r for r in requests if r.first_token_s == r.first_token_s]
+    ttft = np.fromiter(
+        (r.first_token_s - r.arrival_s for r in started), dtype=np.float64, count=len(started)
+    )
+    cls = np.fromiter((r.class_index for r in started), dtype=np.int64, count=len(started))
+    return ttft, cls
+
+
 def summarize(
     requests: list[Request],
     class_names: list[str],
@@ -103,7 +137,9 @@ def summarize(
     rejected = states[REJECTED]
     arrays = finished_arrays(requests)
     ok = meets_slo(arrays, slos)
-    outcomes = finished + rejected
+    misses, undecided = _in_flight_misses(requests, slos, sim_time_s)
+    outcomes = finished + rejected + sum(misses)
+    ttft_all, ttft_class = _ttft_all(requests)
     admitted = [r for r in requests if r.admitted_once]
     prompt_tokens = sum(r.input_tokens for r in admitted)
     cached = sum(r.cached_tokens for r in admitted)
@@ -113,7 +149,7 @@ def summarize(
     per_class = []
     for i, name in enumerate(class_names):
         in_class = arrays.class_index == i
-        class_outcomes = sum(
+        class_outcomes = misses[i] + sum(
             1 for r in requests if r.class_index == i and r.state in (FINISHED, REJECTED)
         )
         per_class.append(
@@ -121,7 +157,7 @@ def summarize(
                 "name": name,
                 "finished": int(in_class.sum()),
                 "goodput": float(ok[in_class].sum() / class_outcomes) if class_outcomes else None,
-                "ttft_s": percentiles(arrays.ttft_s[in_class]),
+                "ttft_s": percentiles(ttft_all[ttft_class == i]),
                 "tpot_s": percentiles(arrays.tpot_s[in_class & ~np.isnan(arrays.tpot_s)]),
             }
         )
@@ -131,8 +167,10 @@ def summarize(
             "finished": finished,
             "rejected": rejected,
             "in_flight": len(requests) - finished - rejected,
+            "in_flight_past_ttft_slo": sum(misses),
+            "in_flight_undecided": undecided,
         },
-        "ttft_s": percentiles(arrays.ttft_s),
+        "ttft_s": percentiles(ttft_all),
         "tpot_s": percentiles(arrays.tpot_s[~np.isnan(arrays.tpot_s)]),
         "e2e_s": percentiles(arrays.e2e_s),
         "prefix_hit_ratio": cached / prompt_tokens if prompt_tokens else 0.0,

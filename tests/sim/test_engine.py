@@ -211,3 +211,34 @@ def test_same_seed_same_result_different_seed_differs() -> None:
     c = run_scenario(_chat(seed=6), mode="fast").summary
     assert a["ttft_s"] == b["ttft_s"] and a["requests"] == b["requests"]
     assert a["ttft_s"] != c["ttft_s"]
+
+
+def test_overloaded_run_without_timeouts_reports_low_goodput() -> None:
+    # V4-Flash on one 4 x H200 replica at 40 requests/s of 4K-token prompts needs about
+    # 160K prefill tokens/s, about twice what it can do; with a 60 s queue timeout nobody is
+    # rejected in a 30 s run, so most requests are still queued at the end. They have
+    # missed their 2 s TTFT SLO and must count against goodput (not be ignored).
+    s = Scenario.model_validate(
+        yaml.safe_load("""
+name: overload-no-timeout
+model: deepseek-v4-flash
+gpu: h200
+deployment: {gpus_per_replica: 4}
+duration_s: 30
+queue_timeout_s: 60
+prefix_cache: {enabled: false}
+workload:
+  arrival: {kind: poisson, rate_per_s: 40}
+  classes:
+    - name: chat
+      share: 1
+      input_tokens: {kind: constant, value: 4000}
+      output_tokens: {kind: constant, value: 300}
+      slo: {ttft_s: 2, tpot_s: 0.1}
+""")
+    )
+    summary = run_scenario(s, mode="fast").summary
+    req = summary["requests"]
+    assert req["rejected"] == 0 and req["in_flight"] > req["finished"]
+    assert req["in_flight_past_ttft_slo"] > 0
+    assert summary["goodput"] < 0.5
