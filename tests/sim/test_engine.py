@@ -98,6 +98,8 @@ def test_hand_checkable_timeline(toy: Path, mode: str) -> None:
         "finished": 2,
         "rejected": 0,
         "in_flight": 0,
+        "in_flight_past_ttft_slo": 0,
+        "in_flight_undecided": 0,
     }
     # 1 + 1 + 10 decode steps for A, one more for B's last token.
     assert result.summary["steps"] == 12
