@@ -2,9 +2,16 @@
 
 Without queueing: TTFT = prefill time of the prompt (the last chunk emits the first token);
 TPOT = decode step time / tokens emitted per step per sequence (1 + MTP acceptance).
-Sizing treats a replica as time-shared between prefill and decode: one request costs
-prefill_time / attention_dp + output_tokens x step_time / (batch x tokens_per_step)
-replica-seconds, at the largest batch whose TPOT meets the SLO and whose KV fits.
+
+Sizing for a request rate (per replica: lambda = rate / replicas):
+- prefill occupies rho_p = lambda x prefill_time / attention_dp of the replica's time, and
+  decoding sequences wait through it, so the TPOT they see is step(B) / (1 - rho_p);
+- the decode batch follows from Little's law, B = lambda x output_tokens x TPOT, solved
+  together with the TPOT above (a fixed point; both grow together);
+- a replica count is feasible when TPOT meets the SLO, B fits the KV pool and
+  max_num_seqs, and rho_p stays under PREFILL_UTILISATION_LIMIT (headroom for queueing);
+- TTFT adds the mean wait of an M/D/1 queue for the prefill share:
+  rho_p / (2 (1 - rho_p)) x prefill_time.
 """
 
 from __future__ import annotations
@@ -16,6 +23,12 @@ from planner.errors import KvplanError
 from planner.plan.deployed import Deployed
 from planner.plan.memory import MemoryBudget, max_concurrent_sequences, memory_budget
 from planner.plan.perf import decode_step, prefill_time_s
+
+# Keep prefill under this share of a replica's time: above it, queueing makes TTFT grow
+# without bound as arrivals fluctuate (a planning margin, not a measured figure).
+PREFILL_UTILISATION_LIMIT = 0.8
+FIXED_POINT_ITERATIONS = 30
+MAX_REPLICAS = 100_000
 
 
 @dataclass(frozen=True)
@@ -45,11 +58,12 @@ def prefill_tokens_per_s(deployed: Deployed, input_tokens: int) -> float:
 @dataclass(frozen=True)
 class ReplicaSizing:
     replicas: int
-    batch: int
+    batch: int  # mean decoding sequences per replica
     requests_per_s_per_replica: float
-    ttft_s: float
-    tpot_s: float
+    ttft_s: float  # prefill plus mean queueing wait
+    tpot_s: float  # including the slowdown from interleaved prefill
     gpus_total: int
+    prefill_utilisation: float
 
 
 def size_replicas(
@@ -101,18 +115,46 @@ def size_replicas(
             value=tpot_slo_s,
             expected=f">= {best:.4f}",
         )
-    low, high = 1, cap  # largest batch with TPOT within the SLO (TPOT grows with batch)
-    while low < high:
-        mid = (low + high + 1) // 2
-        if decode_point(deployed, mid, average).tpot_s <= tpot_slo_s:
-            low = mid
-        else:
-            high = mid - 1
-    point = decode_point(deployed, low, average)
     prefill_s = prefill_time_s(deployed, mean_input_tokens)
-    replica_s_per_request = (
-        prefill_s / deployed.attention_dp + mean_output_tokens / point.tokens_per_s
+    per_group_prefill_s = prefill_s / deployed.attention_dp
+    # The fewest replicas that keep prefill under the utilisation limit.
+    replicas = max(1, math.ceil(requests_per_s * per_group_prefill_s / PREFILL_UTILISATION_LIMIT))
+    while replicas <= MAX_REPLICAS:
+        rate = requests_per_s / replicas
+        rho_prefill = rate * per_group_prefill_s
+        point = _decode_fixed_point(deployed, rate, mean_output_tokens, average, rho_prefill, cap)
+        if point is not None and point[1] <= tpot_slo_s:
+            batch, tpot = point
+            wait_s = rho_prefill / (2 * (1 - rho_prefill)) * prefill_s
+            return ReplicaSizing(
+                replicas,
+                batch,
+                requests_per_s / replicas,
+                prefill_s + wait_s,
+                tpot,
+                replicas * deployed.gpus,
+                rho_prefill,
+            )
+        replicas += 1
+    raise KvplanError(
+        f"needs more than {MAX_REPLICAS:,} replicas", field="requests_per_s", value=requests_per_s
     )
-    capacity = 1.0 / replica_s_per_request
-    replicas = math.ceil(requests_per_s / capacity)
-    return ReplicaSizing(replicas, low, capacity, prefill_s, point.tpot_s, replicas * deployed.gpus)
+
+
+def _decode_fixed_point(
+    deployed: Deployed, rate: float, output_tokens: int, context: int, rho_prefill: float, cap: int
+) -> tuple[int, float] | None:
+    """(batch, TPOT) where B = rate x output x TPOT and TPOT = step(B) / (1 - rho_p);
+    None when the batch would exceed ``cap`` (the queue would grow without bound)."""
+    slowdown = 1.0 / (1.0 - rho_prefill)
+    tpot = decode_point(deployed, 1, context).tpot_s * slowdown
+    batch = 1
+    for _ in range(FIXED_POINT_ITERATIONS):
+        wanted = max(1, math.ceil(rate * output_tokens * tpot))
+        if wanted > cap:
+            return None
+        new_tpot = decode_point(deployed, wanted, context).tpot_s * slowdown
+        if wanted == batch and math.isclose(new_tpot, tpot, rel_tol=1e-6):
+            break
+        batch, tpot = wanted, new_tpot
+    return batch, tpot

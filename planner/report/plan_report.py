@@ -119,6 +119,7 @@ def traffic_report(
         "requests_per_s_per_replica": sizing.requests_per_s_per_replica,
         "ttft_s": sizing.ttft_s,
         "tpot_s": sizing.tpot_s,
+        "prefill_utilisation": sizing.prefill_utilisation,
         "usd_per_month": monthly_usd(sizing.gpus_total, gpu_price),
         "usd_per_month_range": [
             monthly_usd(sizing.gpus_total, deployed.gpu.profile.price.low_usd_per_gpu_hour),
