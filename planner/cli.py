@@ -309,7 +309,7 @@ def _render_plan(report: dict[str, Any]) -> None:
     )
     console.print(
         f"prefill: {pre['tokens_per_s']:,.0f} tokens/s per replica, "
-        f"TTFT {pre['ttft_s']:,.3f} s for a {dec['context_tokens']:,}-token prompt"
+        f"TTFT {pre['ttft_s']:,.3f} s for a {pre['prompt_tokens']:,}-token prompt"
     )
     console.print(
         f"cost at ${cost['usd_per_gpu_hour']:.2f}/GPU-hour: "

@@ -17,12 +17,18 @@ from planner.plan.throughput import decode_point, prefill_tokens_per_s, size_rep
 
 
 def plan_report(
-    deployed: Deployed, context_tokens: int, batch: int | None = None, output_tokens: int = 1024
+    deployed: Deployed,
+    context_tokens: int,
+    batch: int | None = None,
+    output_tokens: int = 1024,
+    input_tokens: int | None = None,
 ) -> dict[str, Any]:
     """Memory, concurrency, decode/prefill speed and cost for one replica at context L.
 
     The decode batch defaults to the most sequences that fit (capped at max_num_seqs).
+    Prefill speed, TTFT and $/M input are for a prompt of ``input_tokens`` (default L).
     """
+    prompt_tokens = context_tokens if input_tokens is None else input_tokens
     deployed.check_context(context_tokens)
     if batch is not None and batch < 1:
         raise KvplanError("decode batch must be >= 1", field="batch", value=batch)
@@ -35,9 +41,9 @@ def plan_report(
         -batch // deployed.attention_dp
     )
     point = decode_point(deployed, batch, context_tokens)
-    prefill_tps = prefill_tokens_per_s(deployed, context_tokens) if context_tokens else 0.0
+    prefill_tps = prefill_tokens_per_s(deployed, prompt_tokens) if prompt_tokens else 0.0
     usd_hour = deployed.gpu.price_usd_per_hour * deployed.gpus
-    ttft_s = context_tokens / prefill_tps * deployed.attention_dp if prefill_tps else 0.0
+    ttft_s = prompt_tokens / prefill_tps * deployed.attention_dp if prefill_tps else 0.0
     lifetime_s = ttft_s + output_tokens * point.tpot_s
     cached_bytes = float(sequence_bytes_per_gpu(deployed, max(context_tokens, 1))) / max(
         context_tokens, 1
@@ -77,7 +83,7 @@ def plan_report(
             "tpot_s": point.tpot_s,
             "bound": point.bound,
         },
-        "prefill": {"tokens_per_s": prefill_tps, "ttft_s": ttft_s},
+        "prefill": {"prompt_tokens": prompt_tokens, "tokens_per_s": prefill_tps, "ttft_s": ttft_s},
         "cost": {
             "usd_per_gpu_hour": deployed.gpu.price_usd_per_hour,
             "usd_per_replica_hour": usd_hour,

@@ -169,8 +169,13 @@ def cost_rows(config: ViewConfig) -> list[dict[str, Any]]:
             row: dict[str, Any] = {"model": model_name, "gpu": gpu_name}
             try:
                 deployed = deployed_for(config, model_name, gpu_name)
+                # Priced at the traffic, not the sidebar context: prompts of the mean
+                # length, decoding at the mean context (prompt + half the output).
                 report = plan_report(
-                    deployed, config.context_tokens, output_tokens=config.mean_output_tokens
+                    deployed,
+                    config.mean_input_tokens + config.mean_output_tokens // 2,
+                    output_tokens=config.mean_output_tokens,
+                    input_tokens=config.mean_input_tokens,
                 )
                 traffic = traffic_report(
                     deployed,

@@ -13,8 +13,10 @@ st.title("Cost")
 st.caption(
     f"Traffic: {config.requests_per_s:g} requests/s, {config.mean_input_tokens:,} prompt and "
     f"{config.mean_output_tokens:,} output tokens per request (reasoning mix included), TPOT "
-    f"SLO {config.tpot_slo_ms:g} ms. Prices are estimates per GPU-hour (set in "
-    "hardware_profiles/); API prices are third-party quotes that disagree."
+    f"SLO {config.tpot_slo_ms:g} ms. $ per million tokens are for this traffic (prompts of "
+    "the mean length, decoding at the mean context), not the sidebar's context. GPU prices "
+    "are estimates per GPU-hour (hardware_profiles/); API prices are third-party quotes "
+    "that disagree."
 )
 with timed("cost"):
     rows = cost_rows(config)
