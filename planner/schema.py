@@ -286,7 +286,9 @@ class HardwareProfile(Frozen):
     power_watts: float = Field(gt=0)
     price: PriceSpec
     efficiency: EfficiencySpec
-    devices_per_package: int = Field(1, ge=1, description="dies seen as separate devices")
+    devices_per_package: int = Field(
+        1, ge=1, description="devices (dies) per package; every other figure is per device"
+    )
     sources: dict[str, str]
     notes: tuple[str, ...] = ()
 
