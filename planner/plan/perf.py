@@ -224,16 +224,23 @@ class StepModel:
             # Dispatch in FP8, combine in BF16 (DeepEP's defaults).
             tl.collective("all_to_all", leaving * (FP8_BYTES + BF16_BYTES), repeat)
 
-    def linear_timeline(self, tokens_replica: ArrayLike, draft_tokens: ArrayLike = 0) -> _Timeline:
-        """Everything but attention, for a step over ``tokens_replica`` tokens (vectorised);
-        ``draft_tokens`` run the MTP module (one per sequence with MTP decoding)."""
+    def linear_timeline(
+        self,
+        tokens_replica: ArrayLike,
+        draft_tokens: ArrayLike = 0,
+        sampled_tokens: ArrayLike | None = None,
+    ) -> _Timeline:
+        """Everything but attention, for a step over ``tokens_replica`` tokens (vectorised).
+        The LM head runs only for ``sampled_tokens`` (default: every token, as in decode;
+        a prefill chunk samples at most once); ``draft_tokens`` run the MTP module."""
         tl = _Timeline(self.deployed)
         tokens = np.asarray(tokens_replica, dtype=np.float64)
         for layer, count in self.layers:
             self._layer_linear(tl, layer, count, tokens)
         model = self.deployed.model
         dp, tp = self.deployed.attention_dp, self.deployed.tp
-        self._matmul(tl, "head", model.head_matrix, tokens / dp, 1, tp)
+        sampled = tokens if sampled_tokens is None else np.asarray(sampled_tokens, np.float64)
+        self._matmul(tl, "head", model.head_matrix, sampled / dp, 1, tp)
         mtp = model.spec.mtp
         drafts = np.asarray(draft_tokens, dtype=np.float64)
         if mtp is not None and np.any(drafts > 0):
@@ -243,17 +250,25 @@ class StepModel:
         return tl
 
     @cached_property
-    def linear_table_s(self) -> FloatArray:
-        """linear time (s) for 0..max_batched_tokens + max_num_seqs tokens, no MTP."""
+    def _linear_tables_s(self) -> tuple[FloatArray, FloatArray]:
+        """(time without the LM head for 0..max_batched_tokens + max_num_seqs tokens,
+        LM head time for 0..max_num_seqs sampled tokens); no MTP."""
         d = self.deployed.deployment
         tokens = np.arange(d.max_batched_tokens + d.max_num_seqs + 1, dtype=np.float64)
-        return self.linear_timeline(tokens).total_s()
+        body = self.linear_timeline(tokens, sampled_tokens=0.0).total_s()
+        sampled = np.arange(d.max_num_seqs + 1, dtype=np.float64)
+        with_head = self.linear_timeline(0.0, sampled_tokens=sampled).total_s()
+        head = with_head - self.linear_timeline(0.0, sampled_tokens=0.0).total_s()
+        return body, head
 
-    def linear_time_s(self, tokens_replica: int) -> float:
-        table = self.linear_table_s
-        if tokens_replica < len(table):
-            return float(table[tokens_replica])
-        return float(self.linear_timeline(tokens_replica).total_s())
+    def linear_time_s(self, tokens_replica: int, sampled_tokens: int) -> float:
+        """Linear time of a step over ``tokens_replica`` tokens of which ``sampled_tokens``
+        produce logits (one per decoding sequence, one per prefill that completes)."""
+        body, head = self._linear_tables_s
+        if tokens_replica < len(body) and sampled_tokens < len(head):
+            return float(body[tokens_replica] + head[sampled_tokens])
+        timeline = self.linear_timeline(tokens_replica, sampled_tokens=sampled_tokens)
+        return float(timeline.total_s())
 
     # ------------------------------------------------------------------ attention part
     @staticmethod
@@ -393,7 +408,10 @@ def prefill_chunk(deployed: Deployed, chunk_tokens: int, context_tokens: ArrayLi
     model = StepModel(deployed)
     ctx = np.asarray(context_tokens, dtype=np.int64)
     groups = deployed.attention_dp
-    tl = model.linear_timeline(np.full(np.shape(ctx), float(chunk_tokens * groups)))
+    # The chunk samples once, if it is the prompt's last: charge one head row per group.
+    tl = model.linear_timeline(
+        np.full(np.shape(ctx), float(chunk_tokens * groups)), sampled_tokens=float(groups)
+    )
     work = [StepModel.chunk_work(kind, chunk_tokens, ctx) for kind, _ in model.kinds]
     scaled = [_scaled(w, groups) for w in work]
     tl.merge(model.attention_timeline(scaled))

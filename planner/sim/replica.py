@@ -295,7 +295,11 @@ class Replica:
     def _step_time(self, decode: list[Request], chunks: list[tuple[Request, int]]) -> float:
         model = self.step_model
         tokens = len(decode) + sum(t for _, t in chunks)
-        base = model.step_overhead_s + model.linear_time_s(tokens)
+        # Logits for every decoding sequence and every prefill that completes in the step.
+        sampled = len(decode) + sum(
+            1 for r, t in chunks if r.computed_tokens + t >= r.prefill_target
+        )
+        base = model.step_overhead_s + model.linear_time_s(tokens, sampled)
         if not chunks:
             return base + float(model.decode_attention_time_s(self._decode_contexts(decode)))
         contexts = self._decode_contexts(decode)
@@ -371,7 +375,7 @@ class Replica:
             k = max(k, 1)
         offsets = np.arange(k, dtype=np.int64)
         model = self.step_model
-        base = model.step_overhead_s + model.linear_time_s(len(decode))
+        base = model.step_overhead_s + model.linear_time_s(len(decode), len(decode))
         attention = model.decode_attention_time_s(contexts[:, None] + offsets[None, :], axis=0)
         durations = (base + np.asarray(attention, dtype=np.float64)).tolist()
         ends = []
