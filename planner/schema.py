@@ -153,7 +153,9 @@ class MoEFFNSpec(Frozen):
         None, description="width of the shared expert block; default n_shared x expert width"
     )
     routing: Literal["gate", "hash"] = Field(
-        "gate", description="'hash': experts chosen by token-id hash, no gate weights (V4)"
+        "gate",
+        description="'hash': experts chosen by token-id hash (V4's first layers); "
+        "the gate still weights them",
     )
 
     @model_validator(mode="after")

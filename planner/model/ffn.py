@@ -1,9 +1,10 @@
 """Feed-forward blocks: gated dense FFN and mixture of experts (weights and per-token work).
 
 A gated FFN (SwiGLU) has three matrices: gate and up (hidden x inter) and down
-(inter x hidden). An MoE layer has a router (hidden x experts, absent with hash routing),
-``num_routed_experts`` such FFNs of which ``experts_per_token`` run per token, and
-shared experts that run for every token (DeepSeek-V3 report, sec. 2.1.2).
+(inter x hidden). An MoE layer has a router (hidden x experts; hash-routed layers keep it
+to weight the chosen experts), ``num_routed_experts`` such FFNs of which
+``experts_per_token`` run per token, and shared experts that run for every token
+(DeepSeek-V3 report, sec. 2.1.2).
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ def ffn_matrices(spec: FFNSpec, hidden_size: int) -> list[Matrix]:
     if isinstance(spec, DenseFFNSpec):
         return _gated("dense_ffn", "mlp", hidden_size, spec.intermediate_size, 1, 1)
     assert isinstance(spec, MoEFFNSpec)
-    mats: list[Matrix] = []
-    if spec.routing == "gate":
-        mats.append(Matrix("router", "gate", hidden_size, spec.num_routed_experts))
+    # Hash-routed layers (V4's first layers) pick experts by token id but still score them
+    # with the gate to weight their outputs (V4 inference/model.py Gate), so both have it.
+    mats: list[Matrix] = [Matrix("router", "gate", hidden_size, spec.num_routed_experts)]
     mats += _gated(
         "routed_experts",
         "experts",
