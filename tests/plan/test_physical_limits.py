@@ -25,7 +25,6 @@ from planner.plan.memory import (
     max_concurrent_sequences,
     max_context_tokens,
     memory_budget,
-    weights_per_gpu,
 )
 from planner.plan.perf import decode_step
 from planner.schema import Deployment, GQASpec
@@ -73,13 +72,16 @@ def kv_head_share(model: Model, tp: int) -> float:
 
 
 def must_read_weight_bytes(deployed: Deployed) -> float:
-    """Weight bytes one GPU reads in any decode step: everything it holds except routed
-    experts and MTP. The embedding is a lookup of one row per token, so its table is not
-    read either (unless tied: then the LM head reads it)."""
+    """A lower bound on the weight bytes one GPU reads in any decode step, independent of
+    how the planner shards: every non-expert weight must be read by some GPU each step, and
+    the replica's N GPUs share that work at best evenly (replication only adds reads).
+    Routed experts and MTP are not read in full; the embedding is a one-row lookup (unless
+    tied: then the LM head reads it)."""
     skip = set(NOT_READ_IN_FULL)
     if not deployed.model.spec.tie_word_embeddings:
         skip.add("embedding")
-    return sum(b for group, b in weights_per_gpu(deployed).items() if group not in skip)
+    lines = deployed.model.weight_breakdown
+    return sum(line.bytes for group, line in lines.items() if group not in skip) / deployed.gpus
 
 
 def bytes_bound_s(deployed: Deployed, batch: int, context: int) -> float:
