@@ -214,10 +214,20 @@ class StepModel:
             else:  # router, mHC mixers: replicated, on the local tokens
                 self._matmul(tl, mat.group, mat, tokens_local, repeat, 1)
         tl.op("misc", 0.0, 0.0, "bf16", repeat, kernels=MISC_KERNELS_PER_LAYER)
+        # Communication. Tensor parallel: an all-reduce after attention. The FFN output is
+        # all-reduced too when every rank holds every token (no DP attention: experts split
+        # over the ranks need no all-to-all, the all-reduce combines them). With DP attention
+        # tokens live in their group, so MoE layers dispatch and combine with an all-to-all
+        # (DeepEP) instead.
+        moe_all_to_all = (
+            isinstance(layer.ffn, MoEFFNSpec) and d.deployment.ep > 1 and d.attention_dp > 1
+        )
         if d.tp > 1:
             ring_bytes = 2 * (d.tp - 1) / d.tp * tokens_local * self.hidden * BF16_BYTES
-            tl.collective("all_reduce", ring_bytes, repeat * ALL_REDUCES_PER_LAYER)
-        if isinstance(layer.ffn, MoEFFNSpec) and d.deployment.ep > 1:
+            reduces = 1 if moe_all_to_all else ALL_REDUCES_PER_LAYER
+            tl.collective("all_reduce", ring_bytes, repeat * reduces)
+        if moe_all_to_all:
+            assert isinstance(layer.ffn, MoEFFNSpec)
             ep = d.deployment.ep
             per_gpu_tokens = tokens_replica / d.gpus
             leaving = per_gpu_tokens * layer.ffn.experts_per_token * self.hidden * (ep - 1) / ep
