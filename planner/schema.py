@@ -579,12 +579,6 @@ class Scenario(Frozen):
                 "the simulator does not model MTP speculative decoding yet; "
                 "set deployment.mtp: false"
             )
-        if self.deployment.tp != self.deployment.gpus_per_replica:
-            raise ValueError(
-                "the simulator does not model data-parallel attention yet (tensor_parallel "
-                f"{self.deployment.tp} < gpus_per_replica {self.deployment.gpus_per_replica}); "
-                "simulate with tensor_parallel = gpus_per_replica, or use kvplan plan"
-            )
         if (
             "kv_block_tokens" in self.deployment.model_fields_set
             and self.deployment.kv_block_tokens != self.block_tokens

@@ -155,10 +155,17 @@ class AttentionWork:
 
 
 class StepModel:
-    """Step time of a replica = step overhead + linear(tokens) + attention(contexts)."""
+    """Step time of a replica = step overhead + linear(tokens) + attention(contexts).
 
-    def __init__(self, deployed: Deployed) -> None:
+    With ``per_group=True`` (data-parallel attention in the simulator) the inputs describe
+    ONE attention-DP group, and the step is timed as if every group of the replica ran the
+    same load (the FFN experts see DP x the group's tokens): the symmetric-groups
+    approximation, the same one ``prefill_chunk`` makes.
+    """
+
+    def __init__(self, deployed: Deployed, per_group: bool = False) -> None:
         self.deployed = deployed
+        self.group_scale = deployed.attention_dp if per_group else 1
         model = deployed.model
         self.hidden = model.spec.hidden_size
         self.layers: list[tuple[LayerSpec, int]] = list(model.distinct_layers)
@@ -264,10 +271,11 @@ class StepModel:
         """(time without the LM head for 0..max_batched_tokens + max_num_seqs tokens,
         LM head time for 0..max_num_seqs sampled tokens); no MTP."""
         d = self.deployed.deployment
+        scale = float(self.group_scale)
         tokens = np.arange(d.max_batched_tokens + d.max_num_seqs + 1, dtype=np.float64)
-        body = self.linear_timeline(tokens, sampled_tokens=0.0).total_s()
+        body = self.linear_timeline(tokens * scale, sampled_tokens=0.0).total_s()
         sampled = np.arange(d.max_num_seqs + 1, dtype=np.float64)
-        with_head = self.linear_timeline(0.0, sampled_tokens=sampled).total_s()
+        with_head = self.linear_timeline(0.0, sampled_tokens=sampled * scale).total_s()
         head = with_head - self.linear_timeline(0.0, sampled_tokens=0.0).total_s()
         return body, head
 
@@ -277,7 +285,10 @@ class StepModel:
         body, head = self._linear_tables_s
         if tokens_replica < len(body) and sampled_tokens < len(head):
             return float(body[tokens_replica] + head[sampled_tokens])
-        timeline = self.linear_timeline(tokens_replica, sampled_tokens=sampled_tokens)
+        scale = self.group_scale
+        timeline = self.linear_timeline(
+            tokens_replica * scale, sampled_tokens=sampled_tokens * scale
+        )
         return float(timeline.total_s())
 
     # ------------------------------------------------------------------ attention part
@@ -333,6 +344,9 @@ class StepModel:
         return tl
 
     def attention_time_s(self, work: list[AttentionWork]) -> FloatArray:
+        """Attention time of the step (of one DP group's step with per_group)."""
+        if self.group_scale != 1:
+            work = [_scaled(w, self.group_scale) for w in work]
         return self.attention_timeline(work).total_s()
 
     @cached_property
@@ -341,17 +355,16 @@ class StepModel:
         the indexer kernel (0 without one); the DP split and KV share folded in."""
         d = self.deployed
         gpu = d.gpu
-        per_byte = 1.0 / gpu.achievable_bandwidth_bytes_per_s / d.attention_dp
+        # Work given for the whole replica is split over its DP groups; work given for one
+        # group (per_group) is that group's own.
+        groups = d.attention_dp / self.group_scale
+        per_byte = 1.0 / gpu.achievable_bandwidth_bytes_per_s / groups
         out = []
         for kind, count in self.kinds:
-            attn_flop_s = (
-                1.0 / gpu.achievable_flop_per_s(ATTENTION_MATH_DTYPE) / d.tp / d.attention_dp
-            )
+            attn_flop_s = 1.0 / gpu.achievable_flop_per_s(ATTENTION_MATH_DTYPE) / d.tp / groups
             index_flop_s = index_byte_s = 0.0
             if kind.has_indexer:
-                index_flop_s = (
-                    1.0 / gpu.achievable_flop_per_s(kind.index_math_dtype) / d.attention_dp
-                )
+                index_flop_s = 1.0 / gpu.achievable_flop_per_s(kind.index_math_dtype) / groups
                 index_byte_s = per_byte
             out.append(
                 (

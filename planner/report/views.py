@@ -305,12 +305,6 @@ def scenario_document(
         for k, v in config.deployment().model_dump().items()
         if v != Deployment.model_fields[k].default
     }
-    note = ""
-    if deployment.pop("tensor_parallel", None) not in (None, config.gpus_per_replica):
-        note = (
-            " Simulated with attention TP = GPUs per replica: the simulator does not "
-            "model data-parallel attention yet."
-        )
     classes = []
     for mode, share in config.mix.items():
         if share <= 0:
@@ -327,7 +321,7 @@ def scenario_document(
         )
     return {
         "name": "dashboard-view",
-        "description": "exported from the kvplan dashboard." + note,
+        "description": "exported from the kvplan dashboard",
         "model": config.model_source(config.models[0]),
         "gpu": config.gpus[0],
         "deployment": deployment,

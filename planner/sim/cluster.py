@@ -37,9 +37,9 @@ from planner.units import GB_BYTES, GIB_BYTES
 
 def block_geometry(deployed: Deployed, block_tokens: int) -> tuple[float, int, int]:
     """(bytes of one block on one GPU, blocks of fixed state per sequence, blocks per
-    replica). A block holds block_tokens of context for every layer: a compressed layer
-    stores block_tokens / m entries of it (amortised, so a block smaller than m still
-    carries its share of the compressed entries)."""
+    attention-DP group: a sequence lives in one group's pool). A block holds block_tokens
+    of context for every layer: a compressed layer stores block_tokens / m entries of it
+    (amortised, so a block smaller than m still carries its share of those entries)."""
     model = deployed.model
     block_bytes = 0.0
     state_bytes = 0.0
@@ -55,7 +55,7 @@ def block_geometry(deployed: Deployed, block_tokens: int) -> tuple[float, int, i
         )
     pool = memory_budget(deployed).kv_pool_bytes
     per_group = math.floor(pool / block_bytes)
-    return block_bytes, math.ceil(state_bytes / block_bytes), per_group * deployed.attention_dp
+    return block_bytes, math.ceil(state_bytes / block_bytes), per_group
 
 
 class Cluster:
@@ -65,7 +65,10 @@ class Cluster:
         self.env = simpy.Environment()
         model = resolve_model(scenario.model)
         self.deployed = Deployed.build(model, load_gpu(scenario.gpu), scenario.deployment)
-        self.step_model = StepModel(self.deployed)
+        # Each attention-DP group of a replica is its own engine (vLLM: one per DP rank):
+        # its own block pool, queue, token budget and max_num_seqs.
+        self.groups_per_replica = self.deployed.attention_dp
+        self.step_model = StepModel(self.deployed, per_group=self.groups_per_replica > 1)
         bs = scenario.block_tokens
         block_bytes, state_blocks, total_blocks = block_geometry(self.deployed, bs)
         cache = scenario.prefix_cache
@@ -90,9 +93,11 @@ class Cluster:
             fast=fast,
         )
         self.block_bytes = block_bytes
+        # One engine per attention-DP group: replica r owns engines r*DP .. r*DP + DP - 1.
+        engines = scenario.replicas * self.groups_per_replica
         self.replicas = [
             Replica(i, self.env, self.config, self.step_model, self._on_finish)
-            for i in range(scenario.replicas)
+            for i in range(engines)
         ]
         self.router = Router(scenario.router, self.replicas)
         self.requests: list[Request] = []
@@ -101,7 +106,9 @@ class Cluster:
         self.end_s = scenario.duration_s + scenario.drain_s
         self.env.process(self._arrivals(workload.requests()))
         for fault in scenario.faults:
-            self.env.process(self._fault(fault.replica, fault.at_s, fault.duration_s))
+            first = fault.replica * self.groups_per_replica  # its DP groups fail together
+            for engine in range(first, first + self.groups_per_replica):
+                self.env.process(self._fault(engine, fault.at_s, fault.duration_s))
         for at_s in cache.invalidate_at_s:
             self.env.process(self._invalidate(at_s))
         self.env.process(self._sampler())
