@@ -305,7 +305,7 @@ def _render_plan(report: dict[str, Any]) -> None:
         f"decode batch {dec['batch']}: step {dec['step_time_s'] * 1e3:,.2f} ms "
         f"({dec['bound']}-bound), TPOT {dec['tpot_s'] * 1e3:,.2f} ms, "
         f"{dec['tokens_per_s']:,.0f} tokens/s per replica "
-        f"({dec['tokens_per_s_per_gpu']:,.0f} per GPU)"
+        f"({dec['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU)"
     )
     console.print(
         f"prefill: {pre['tokens_per_s']:,.0f} tokens/s per replica, "
