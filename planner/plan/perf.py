@@ -411,6 +411,34 @@ def _scaled(work: AttentionWork, factor: float) -> AttentionWork:
     )
 
 
+_STEP_MODEL_ATTR = "_cached_step_model"
+
+
+def step_model(deployed: Deployed) -> StepModel:
+    """A replica's StepModel, built once per Deployed object and kept on it (Deployed is
+    frozen and unhashable, so the cache lives in the instance; its tables are reused)."""
+    cached = deployed.__dict__.get(_STEP_MODEL_ATTR)
+    if not isinstance(cached, StepModel):
+        cached = StepModel(deployed)
+        object.__setattr__(deployed, _STEP_MODEL_ATTR, cached)
+    return cached
+
+
+def decode_time_s(deployed: Deployed, batch: int, context_tokens: int) -> float:
+    """decode_step(...).time_s for one context, from the cached tables (no breakdown)."""
+    if deployed.deployment.mtp:  # the tables leave the MTP module out
+        return float(decode_step(deployed, batch, context_tokens).time_s)
+    model = step_model(deployed)
+    work = [
+        _scaled(StepModel.chunk_work(kind, 1, context_tokens), batch) for kind, _ in model.kinds
+    ]
+    return (
+        model.step_overhead_s
+        + model.linear_time_s(batch, batch)
+        + float(model.attention_time_s(work))
+    )
+
+
 def decode_step(deployed: Deployed, batch: int, context_tokens: ArrayLike) -> StepTime:
     """One decode step for ``batch`` sequences (replica-wide) at context L (vectorised)."""
     model = StepModel(deployed)

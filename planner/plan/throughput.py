@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from planner.errors import KvplanError
 from planner.plan.deployed import Deployed
 from planner.plan.memory import MemoryBudget, max_concurrent_sequences, memory_budget
-from planner.plan.perf import decode_step, prefill_time_s
+from planner.plan.perf import decode_step, decode_time_s, prefill_time_s
 
 # Keep prefill under this share of a replica's time: above it, queueing makes TTFT grow
 # without bound as arrivals fluctuate (a planning margin, not a measured figure).
@@ -146,14 +146,14 @@ def _decode_fixed_point(
 ) -> tuple[int, float] | None:
     """(batch, TPOT) where B = rate x output x TPOT and TPOT = step(B) / (1 - rho_p);
     None when the batch would exceed ``cap`` (the queue would grow without bound)."""
-    slowdown = 1.0 / (1.0 - rho_prefill)
-    tpot = decode_point(deployed, 1, context).tpot_s * slowdown
+    slowdown = 1.0 / (1.0 - rho_prefill) / deployed.tokens_per_step_per_sequence
+    tpot = decode_time_s(deployed, 1, context) * slowdown
     batch = 1
     for _ in range(FIXED_POINT_ITERATIONS):
         wanted = max(1, math.ceil(rate * output_tokens * tpot))
         if wanted > cap:
             return None
-        new_tpot = decode_point(deployed, wanted, context).tpot_s * slowdown
+        new_tpot = decode_time_s(deployed, wanted, context) * slowdown
         if wanted == batch and math.isclose(new_tpot, tpot, rel_tol=1e-6):
             break
         batch, tpot = wanted, new_tpot

@@ -219,3 +219,26 @@ def test_toy_prefill_is_compute_bound():
     assert float(step.flops_per_gpu) == 535_654_400
     assert float(step.time_s) == pytest.approx(5.356544e-6, rel=1e-6)
     assert step.bound == "compute"
+
+
+@pytest.mark.parametrize(
+    ("name", "gpu", "tp"),
+    [
+        ("deepseek-v4-flash", "h200", None),
+        ("deepseek-v3.2", "h200", 1),
+        ("llama-3.1-70b", "h100-sxm", None),
+    ],
+)
+def test_table_decode_time_equals_full_decode_step(name, gpu, tp):
+    # The sizing fast path (cached lookup tables) gives the same step time as the full
+    # operator-by-operator decode step.
+    from planner.plan.perf import decode_time_s
+
+    deployed = Deployed.build(
+        load_model(name),
+        load_gpu(gpu),
+        Deployment(gpus_per_replica=8 if tp else 4, tensor_parallel=tp),
+    )
+    for batch, context in ((1, 1024), (37, 8192), (256, 65_536)):
+        full = float(decode_step(deployed, batch, context).time_s)
+        assert decode_time_s(deployed, batch, context) == pytest.approx(full, rel=1e-9)
