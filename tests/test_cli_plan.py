@@ -222,37 +222,23 @@ def test_plan_table_has_units(capsys: pytest.CaptureFixture[str]) -> None:
 def test_frontier_concurrency_is_the_inverse_of_the_curve(capsys):
     # The longest context at which C sequences fit: C fit there, fewer than C fit one
     # KV block (64 tokens) further (the deployment's default block size).
-    main(
-        [
-            "frontier",
-            "--model",
-            "deepseek-v3.2",
-            "--gpu",
-            "h200",
-            "--gpus",
-            "8",
-            "--concurrency",
-            "16",
-            "--json",
-        ]
-    )
-    longest = json.loads(capsys.readouterr().out)["curves"][0]["max_context_tokens_at_concurrency"][
-        "16"
-    ]
+    def v32_frontier(*extra: str) -> dict:
+        main(
+            [
+                "frontier",
+                "--model",
+                "deepseek-v3.2",
+                "--gpu",
+                "h200",
+                "--gpus",
+                "8",
+                *extra,
+                "--json",
+            ]
+        )
+        return json.loads(capsys.readouterr().out)["curves"][0]
+
+    longest = v32_frontier("--concurrency", "16")["max_context_tokens_at_concurrency"]["16"]
     assert 0 < longest < 163_840
-    main(
-        [
-            "frontier",
-            "--model",
-            "deepseek-v3.2",
-            "--gpu",
-            "h200",
-            "--gpus",
-            "8",
-            "--contexts",
-            f"{longest},{longest + 64}",
-            "--json",
-        ]
-    )
-    at, beyond = json.loads(capsys.readouterr().out)["curves"][0]["max_concurrent_sequences"]
+    at, beyond = v32_frontier("--contexts", f"{longest},{longest + 64}")["max_concurrent_sequences"]
     assert at >= 16 > beyond

@@ -67,7 +67,8 @@ class MemoryBudget:
         return self.total_bytes - self.reserved_bytes - self.weights_bytes - self.activation_bytes
 
 
-def _shard(group: str, mat: Matrix, deployed: Deployed) -> int:
+def shard_of(group: str, mat: Matrix, deployed: Deployed) -> int:
+    """How many GPUs share one copy of this matrix (see the module docstring)."""
     if group in SPLIT_OVER_ALL_GPUS:
         return deployed.gpus
     if group in SPLIT_OVER_TP and not mat.replicated:
@@ -80,7 +81,7 @@ def weights_per_gpu(deployed: Deployed) -> dict[str, float]:
     model = deployed.model
     out: dict[str, float] = {}
     for component, mat in model.weight_entries(include_mtp=deployed.deployment.mtp):
-        nbytes = model.matrix_bytes(mat) / _shard(mat.group, mat, deployed)
+        nbytes = model.matrix_bytes(mat) / shard_of(mat.group, mat, deployed)
         out[component] = out.get(component, 0.0) + nbytes
     return out
 
@@ -91,7 +92,7 @@ def activation_bytes(deployed: Deployed) -> float:
     widest = model.spec.hidden_size * model.spec.hc_mult
     for layer, _ in model.distinct_layers:
         for mat in model.layer_matrices(layer):
-            widest = max(widest, mat.cols // _shard(mat.group, mat, deployed))
+            widest = max(widest, mat.cols // shard_of(mat.group, mat, deployed))
     per_token = widest * BF16_BYTES * ACTIVATION_LIVE_TENSORS
     logits = d.max_num_seqs * model.spec.vocab_size * FP32_BYTES
     return float(d.max_batched_tokens * per_token + logits)

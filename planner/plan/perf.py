@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from planner.model.attention import AttentionKind, Matrix
 from planner.plan.deployed import Deployed
-from planner.plan.memory import _shard
+from planner.plan.memory import shard_of
 from planner.schema import LayerSpec, MoEFFNSpec
 
 FloatArray = NDArray[np.float64]
@@ -200,7 +200,7 @@ class StepModel:
         projections = kind.projections(self.hidden)
         for mat in projections:
             name = "projections" if mat.group == "attention" else mat.group
-            self._matmul(tl, name, mat, tokens_local, repeat, _shard(mat.group, mat, d))
+            self._matmul(tl, name, mat, tokens_local, repeat, shard_of(mat.group, mat, d))
         for mat in model.layer_matrices(layer)[len(projections) :]:
             if mat.group == "routed_experts":
                 touched = expected_distinct_experts(

@@ -12,8 +12,19 @@ bandwidth. ``invalidate`` drops every cached prefix (e.g. a tokenizer change).
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Container
 
 from planner.sim.request import Request
+
+
+def leading_run(keys: list[int], cached: Container[int]) -> int:
+    """How many of the first keys are all present in ``cached``."""
+    run = 0
+    for key in keys:
+        if key not in cached:
+            break
+        run += 1
+    return run
 
 
 class BlockPool:
@@ -60,24 +71,14 @@ class BlockPool:
     # ------------------------------------------------------------------ prefix cache
     def peek(self, keys: list[int]) -> int:
         """Leading blocks of ``keys`` cached in HBM (no side effects)."""
-        run = 0
-        for key in keys:
-            if key not in self.refcount:
-                break
-            run += 1
-        return run
+        return leading_run(keys, self.refcount)
 
     def match(self, keys: list[int]) -> tuple[int, int]:
         """(blocks cached in HBM, further blocks found in the host tier), leading run."""
         if not self.enable_caching:
             return 0, 0
         hbm = self.peek(keys)
-        host = 0
-        for key in keys[hbm:]:
-            if key not in self.host:
-                break
-            host += 1
-        return hbm, host
+        return hbm, leading_run(keys[hbm:], self.host)
 
     def idle_among(self, keys: list[int]) -> int:
         """How many of these cached blocks are evictable now (acquiring them takes them

@@ -13,20 +13,11 @@ Mooncake FAST'25 synthetic trace it is about 65% (the paper's Table 2 reports 66
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Container, Iterable
+from collections.abc import Iterable
 from typing import Any
 
+from planner.sim.block_pool import leading_run
 from planner.sim.request import Request
-
-
-def leading_run(keys: list[int], cached: Container[int]) -> int:
-    """How many of the first keys are all present in ``cached``."""
-    run = 0
-    for key in keys:
-        if key not in cached:
-            break
-        run += 1
-    return run
 
 
 def _unbounded(requests: list[Request], block_tokens: int) -> tuple[int, int]:

@@ -10,6 +10,16 @@ from planner.model.attention import CompressedAttention, make_attention
 from planner.schema import CompressedSpec, DSASpec, GQASpec, MLASpec
 
 ONE_M = 1_048_576
+# DeepSeek-V3 / V3.2 MLA fields (config.json: 128 heads, q_lora 1536, kv_lora 512,
+# qk_nope 128, qk_rope 64, v_head 128).
+V3_MLA = {
+    "num_heads": 128,
+    "q_lora_rank": 1536,
+    "kv_lora_rank": 512,
+    "qk_nope_head_dim": 128,
+    "qk_rope_head_dim": 64,
+    "v_head_dim": 128,
+}
 
 
 def test_deepseek_v3_mla_bf16_bytes_per_token():
@@ -95,14 +105,7 @@ def test_gqa_sliding_window_caps_cache_and_flops():
 
 
 def test_mla_absorbed_vs_naive_flops():
-    spec = MLASpec(
-        num_heads=128,
-        q_lora_rank=1536,
-        kv_lora_rank=512,
-        qk_nope_head_dim=128,
-        qk_rope_head_dim=64,
-        v_head_dim=128,
-    )
+    spec = MLASpec(**V3_MLA)
     kind = make_attention(spec)
     # Absorbed decode at L = 1000: per head and token 2 x (512 + 64) + 2 x 512 = 2,176 FLOPs.
     assert kind.attn_flops(1, 1000) == 128 * 2176 * 1000
@@ -116,12 +119,7 @@ def test_mla_absorbed_vs_naive_flops():
 
 def test_dsa_flops_at_1m():
     spec = DSASpec(
-        num_heads=128,
-        q_lora_rank=1536,
-        kv_lora_rank=512,
-        qk_nope_head_dim=128,
-        qk_rope_head_dim=64,
-        v_head_dim=128,
+        **V3_MLA,
         index_n_heads=64,
         index_head_dim=128,
         index_topk=2048,
