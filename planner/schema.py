@@ -303,9 +303,17 @@ class HardwareProfile(Frozen):
 
 
 # --------------------------------------------------------------------------- deployment
+EngineName = Literal["vllm", "sglang", "trtllm"]
+
+
 class Deployment(Frozen):
     """How one replica is laid out and run."""
 
+    engine: EngineName = Field(
+        "vllm",
+        description="serving engine: decides KV layout, memory admission, defaults and "
+        "kernel efficiencies (engines/<name>.yaml)",
+    )
     gpus_per_replica: PositiveInt = Field(8, description="GPUs serving one model copy")
     tensor_parallel: PositiveInt | None = Field(
         None,

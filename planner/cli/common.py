@@ -19,6 +19,7 @@ from planner.validation import read_document, validate
 
 EXIT_USER_ERROR = 2
 KV_DTYPE_CHOICES = ("bf16", "fp8")
+ENGINE_CHOICES = ("vllm", "sglang", "trtllm")
 GFLOP = 1e9
 
 # Tables keep their columns readable when piped (rich falls back to 80 columns otherwise).
@@ -96,6 +97,12 @@ def add_kv_dtype(p: argparse.ArgumentParser) -> None:
 
 
 def add_deployment_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--engine",
+        choices=ENGINE_CHOICES,
+        default=None,
+        help="serving engine whose KV layout, admission and kernels to model (default vllm)",
+    )
     p.add_argument("--gpus", type=int, default=None, help="GPUs per replica (default 8)")
     p.add_argument("--tp", type=int, default=None, help="attention tensor parallel size")
     p.add_argument("--ep", type=int, default=None, help="expert parallel size")
@@ -116,6 +123,7 @@ def deployment_from_args(args: argparse.Namespace) -> Deployment:
             )
         base = raw or {}
     flags = {
+        "engine": args.engine,
         "gpus_per_replica": args.gpus,
         "tensor_parallel": args.tp,
         "expert_parallel": args.ep,
