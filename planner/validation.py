@@ -1,15 +1,25 @@
-"""Turn pydantic validation errors and YAML/JSON parse errors into one-line KvplanErrors."""
+"""Turn pydantic validation errors into one-line KvplanErrors; check data files' sources.
+
+Documents are read and parsed by :mod:`planner.io` (size, nesting, alias and integer
+limits; duplicate YAML keys rejected); ``read_document`` / ``parse_document`` are
+re-exported here for the loaders that import them from this module."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from planner.errors import ConfigError
+from planner.io import parse_document, read_document
+
+__all__ = [
+    "check_sources",
+    "config_error_from",
+    "parse_document",
+    "read_document",
+    "validate",
+]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -86,28 +96,3 @@ def validate(model: type[ModelT], data: Any, where: str) -> ModelT:
         return model.model_validate(data)
     except ValidationError as err:
         raise config_error_from(err, where) from None
-
-
-def read_document(path: str | Path) -> Any:
-    """Parse a YAML or JSON file, with a one-line error on failure."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("file not found", where=str(p)) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read file: {err}", where=str(p)) from None
-    return parse_document(text, str(p), json_only=p.suffix == ".json")
-
-
-def parse_document(text: str, where: str, json_only: bool = False) -> Any:
-    try:
-        if json_only:
-            return json.loads(text)
-        return yaml.safe_load(text)
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"not valid JSON: {err.msg} at line {err.lineno}", where=where) from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"not valid YAML{at}", where=where) from None

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
 
 from planner.cli.common import LazyProgress, add_json, console, positive_int, print_json
+from planner.io import check_writable, write_text_atomic
 from planner.sim.cache_curve import cache_curve
 from planner.sim.run import load_scenario, run_scenario
 from planner.sim.workload import load_mooncake
@@ -65,6 +65,8 @@ def _render_simulation(result: dict[str, Any]) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
+    # Prove the output can be written before simulating, so no result is ever lost.
+    out = None if args.json in (None, "-") else check_writable(args.json, field="--json")
     scenario = load_scenario(args.scenario)
     bar = LazyProgress(f"simulating {scenario.name}")
     try:
@@ -74,15 +76,14 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     finally:
         bar.close()
     data = result.to_json()
-    if args.json:
-        text = json.dumps(data, indent=2, allow_nan=False)
-        if args.json == "-":
-            sys.stdout.write(text + "\n")
-            return
-        Path(args.json).write_text(text + "\n", encoding="utf-8")
+    if args.json == "-":
+        sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
+        return
+    if out is not None:
+        write_text_atomic(out, json.dumps(data, indent=2, allow_nan=False) + "\n", field="--json")
     _render_simulation(data)
-    if args.json:
-        console.print(f"summary written to {escape(args.json)}")
+    if out is not None:
+        console.print(f"summary written to {escape(str(out))}")
 
 
 def cmd_cache_curve(args: argparse.Namespace) -> None:

@@ -33,7 +33,6 @@ homogeneous one at the peak rate (Lewis & Shedler 1979).
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -45,6 +44,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from planner.errors import ConfigError
+from planner.io import MAX_LINE_BYTES, MAX_TRACE_BYTES, parse_json, read_text
 from planner.schema import (
     ConstantDist,
     DiurnalArrivals,
@@ -91,13 +91,7 @@ _TURN_CONTENT = 3
 def _empirical_values(path: str, column: str | None, mtime_ns: int) -> FloatArray:
     del mtime_ns  # part of the cache key only: a changed file is read again
     where = path
-    try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        raise ConfigError("empirical distribution file not found", where=where) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read empirical distribution file: {err}", where=where) from None
+    text = read_text(path, max_bytes=MAX_TRACE_BYTES, what="empirical distribution file")
     values: list[float] = []
     if column is None:
         for lineno, line in enumerate(text.splitlines(), start=1):
@@ -508,13 +502,7 @@ def _synthetic(spec: WorkloadSpec, duration_s: float, block_tokens: int, seed: i
 
 # --------------------------------------------------------------------------- traces
 def _open_lines(path: str | Path) -> list[str]:
-    try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            return handle.read().splitlines()
-    except FileNotFoundError:
-        raise ConfigError("trace file not found", where=str(path)) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read trace file: {err}", where=str(path)) from None
+    return read_text(path, max_bytes=MAX_TRACE_BYTES, what="trace file").splitlines()
 
 
 def _count(value: object, where: str, field: str, minimum: int) -> int:
@@ -586,10 +574,9 @@ def load_mooncake(
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"not valid JSON: {err.msg}", where=where) from None
+        if len(line) > MAX_LINE_BYTES:
+            raise ConfigError(f"line longer than {MAX_LINE_BYTES:,} characters", where=where)
+        record = parse_json(line, where)
         if not isinstance(record, dict):
             raise ConfigError("expected a JSON object", where=where)
         for field in ("timestamp", "input_length", "output_length"):

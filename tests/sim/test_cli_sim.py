@@ -90,3 +90,24 @@ def test_cache_curve_mooncake_unbounded(capsys):
     assert main(["cache-curve", "--trace", str(MOONCAKE), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["hit_ratio_unbounded"] == pytest.approx(0.65, abs=0.02)
+
+
+@pytest.mark.parametrize("out", ["", "no/such/folder/summary.json"])
+def test_simulate_checks_the_output_before_simulating(tmp_path, capsys, monkeypatch, out):
+    import planner.cli.simulate as cli_simulate
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("simulated before checking the output path")
+
+    monkeypatch.setattr(cli_simulate, "run_scenario", must_not_run)
+    assert main(["simulate", str(_short_scenario(tmp_path)), "--json", out]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--json" in err
+
+
+def test_simulate_output_is_written_atomically(tmp_path):
+    out = tmp_path / "summary.json"
+    out.write_text("previous")
+    assert main(["simulate", str(_short_scenario(tmp_path)), "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["requests"]["arrived"] > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["short.yaml", "summary.json"]
