@@ -242,3 +242,27 @@ def test_frontier_concurrency_is_the_inverse_of_the_curve(capsys):
     assert 0 < longest < 163_840
     at, beyond = v32_frontier("--contexts", f"{longest},{longest + 64}")["max_concurrent_sequences"]
     assert at >= 16 > beyond
+
+
+def test_plan_prefix_hit_ratio(capsys: pytest.CaptureFixture[str]) -> None:
+    base = "plan --model deepseek-v3 --gpu h800 --gpus 16 --tp 1 --context 8K --input-tokens 4400"
+    cold = run_json(capsys, *args(base))
+    warm = run_json(capsys, *args(base + " --prefix-hit-ratio 0.56"))
+    assert warm["prefill"]["cached_tokens"] == 2464  # floor(0.56 x 4,400)
+    assert warm["prefill"]["prefix_hit_ratio"] == 0.56
+    assert cold["prefill"]["cached_tokens"] == 0
+    # Fewer tokens computed per prompt: faster prompts, cheaper input tokens.
+    assert warm["prefill"]["tokens_per_s"] > cold["prefill"]["tokens_per_s"]
+    assert warm["prefill"]["ttft_s"] < cold["prefill"]["ttft_s"]
+    assert (
+        warm["cost"]["usd_per_million_input_tokens"] < cold["cost"]["usd_per_million_input_tokens"]
+    )
+
+
+@pytest.mark.parametrize("bad", ["1.5", "-0.1", "half"])
+def test_plan_prefix_hit_ratio_out_of_range(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args("plan --model deepseek-v3 --gpu h800 --context 8K"), "--prefix-hit-ratio", bad])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "--prefix-hit-ratio" in err[-1] and bad in err[-1]

@@ -41,6 +41,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def share_arg(text: str) -> float:
+    """A share in [0, 1] (e.g. a prefix-cache hit ratio)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
 def percent(ratio: float | None) -> str:
     return "n/a" if ratio is None else f"{ratio:.1%}"
 

@@ -16,6 +16,7 @@ from planner.cli.common import (
     deployment_from_args,
     positive_int,
     print_json,
+    share_arg,
     token_arg,
 )
 from planner.hardware import load_gpu
@@ -57,9 +58,15 @@ def _render_plan(report: dict[str, Any]) -> None:
         f"{dec['tokens_per_s']:,.0f} tokens/s per replica "
         f"({dec['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU)"
     )
+    cached = (
+        f" ({pre['cached_tokens']:,} cached, hit ratio {pre['prefix_hit_ratio']:g})"
+        if pre["cached_tokens"]
+        else ""
+    )
     console.print(
-        f"prefill: {pre['tokens_per_s']:,.0f} tokens/s per replica, "
-        f"TTFT {pre['ttft_s']:,.3f} s for a {pre['prompt_tokens']:,}-token prompt"
+        f"prefill: {pre['tokens_per_s']:,.0f} prompt tokens/s per replica at its full token "
+        f"budget, TTFT {pre['ttft_s']:,.3f} s for a {pre['prompt_tokens']:,}-token prompt"
+        f"{cached} on an idle replica"
     )
     console.print(
         f"cost at ${cost['usd_per_gpu_hour']:.2f}/GPU-hour: "
@@ -92,7 +99,14 @@ def cmd_plan(args: argparse.Namespace) -> None:
     deployed = Deployed.build(
         resolve_model(args.model), load_gpu(args.gpu), deployment_from_args(args)
     )
-    report = plan_report(deployed, args.context, args.batch, args.output_tokens)
+    report = plan_report(
+        deployed,
+        args.context,
+        args.batch,
+        args.output_tokens,
+        args.input_tokens,
+        prefix_hit_ratio=args.prefix_hit_ratio,
+    )
     if args.rate is not None:
         report["traffic"] = traffic_report(
             deployed,
@@ -100,6 +114,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
             args.input_tokens or args.context,
             args.output_tokens,
             args.tpot_slo_ms / 1e3,
+            prefix_hit_ratio=args.prefix_hit_ratio,
         )
     print_json(report) if args.json else _render_plan(report)
 
@@ -204,7 +219,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--input-tokens",
         type=token_arg,
         default=None,
-        help="mean prompt tokens for --rate (default: --context)",
+        help="mean prompt tokens (prefill speed, TTFT, --rate; default: --context)",
+    )
+    p.add_argument(
+        "--prefix-hit-ratio",
+        type=share_arg,
+        default=0.0,
+        help="share of prompt tokens served from the prefix cache (0-1, default 0): "
+        "prefill computes the rest while attending to all of it",
     )
     p.add_argument(
         "--tpot-slo-ms",

@@ -56,18 +56,27 @@ class APIPrice(Frozen):
     source: str
 
     def monthly_usd(
-        self, requests_per_s: float, input_tokens: float, output_tokens: float
+        self,
+        requests_per_s: float,
+        input_tokens: float,
+        output_tokens: float,
+        prefix_hit_ratio: float = 0.0,
     ) -> float | None:
-        """Monthly API bill for steady traffic; None where a price is unknown."""
+        """Monthly API bill for steady traffic; a share ``prefix_hit_ratio`` of prompt
+        tokens billed at the cached-input price (the input price where none is listed);
+        None where a price is unknown."""
         if self.usd_per_million_input_tokens is None or self.usd_per_million_output_tokens is None:
             return None
+        cached_price = self.usd_per_million_cached_input_tokens
+        if cached_price is None:
+            cached_price = self.usd_per_million_input_tokens
+        input_price = (
+            1 - prefix_hit_ratio
+        ) * self.usd_per_million_input_tokens + prefix_hit_ratio * cached_price
         requests = requests_per_s * SECONDS_PER_MONTH
         return (
             requests
-            * (
-                input_tokens * self.usd_per_million_input_tokens
-                + output_tokens * self.usd_per_million_output_tokens
-            )
+            * (input_tokens * input_price + output_tokens * self.usd_per_million_output_tokens)
             / MILLION
         )
 

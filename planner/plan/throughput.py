@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from planner.errors import KvplanError
 from planner.plan.deployed import Deployed
 from planner.plan.memory import MemoryBudget, max_concurrent_sequences, memory_budget
-from planner.plan.perf import decode_step, decode_time_s, prefill_time_s
+from planner.plan.perf import decode_step, decode_time_s
+from planner.plan.prefill import cached_prompt_tokens, prefill_time_s
 
 # Keep prefill under this share of a replica's time: above it, queueing makes TTFT grow
 # without bound as arrivals fluctuate (a planning margin, not a measured figure).
@@ -50,11 +51,6 @@ def decode_point(deployed: Deployed, batch: int, context_tokens: int) -> DecodeP
     )
 
 
-def prefill_tokens_per_s(deployed: Deployed, input_tokens: int) -> float:
-    """Prompt tokens per second per replica (every attention-DP group prefills its own)."""
-    return deployed.attention_dp * input_tokens / prefill_time_s(deployed, input_tokens)
-
-
 @dataclass(frozen=True)
 class ReplicaSizing:
     replicas: int
@@ -73,8 +69,10 @@ def size_replicas(
     mean_output_tokens: int,
     tpot_slo_s: float,
     budget: MemoryBudget | None = None,
+    prefix_hit_ratio: float = 0.0,
 ) -> ReplicaSizing:
-    """Replicas needed for a request rate under a TPOT SLO (mean lengths)."""
+    """Replicas needed for a request rate under a TPOT SLO (mean lengths); a share
+    ``prefix_hit_ratio`` of every prompt is served from the prefix cache (not computed)."""
     if not math.isfinite(requests_per_s) or requests_per_s <= 0:
         raise KvplanError(
             "must be a positive, finite rate",
@@ -115,7 +113,8 @@ def size_replicas(
             value=tpot_slo_s,
             expected=f">= {best:.4f}",
         )
-    prefill_s = prefill_time_s(deployed, mean_input_tokens)
+    cached = cached_prompt_tokens(mean_input_tokens, prefix_hit_ratio)
+    prefill_s = prefill_time_s(deployed, mean_input_tokens, cached)
     per_group_prefill_s = prefill_s / deployed.attention_dp
     # The fewest replicas that keep prefill under the utilisation limit.
     replicas = max(1, math.ceil(requests_per_s * per_group_prefill_s / PREFILL_UTILISATION_LIMIT))

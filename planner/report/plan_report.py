@@ -13,7 +13,8 @@ from planner.plan.cost import (
 )
 from planner.plan.deployed import Deployed
 from planner.plan.memory import max_concurrent_sequences, memory_budget, sequence_bytes_per_gpu
-from planner.plan.throughput import decode_point, prefill_tokens_per_s, size_replicas
+from planner.plan.prefill import cached_prompt_tokens, prefill_time_s, prefill_tokens_per_s
+from planner.plan.throughput import decode_point, size_replicas
 
 
 def plan_report(
@@ -22,13 +23,18 @@ def plan_report(
     batch: int | None = None,
     output_tokens: int = 1024,
     input_tokens: int | None = None,
+    prefix_hit_ratio: float = 0.0,
 ) -> dict[str, Any]:
     """Memory, concurrency, decode/prefill speed and cost for one replica at context L.
 
     The decode batch defaults to the most sequences that fit (capped at max_num_seqs).
-    Prefill speed, TTFT and $/M input are for a prompt of ``input_tokens`` (default L).
+    Prefill speed, TTFT and $/M input are for a prompt of ``input_tokens`` (default L), a
+    share ``prefix_hit_ratio`` of it served from the prefix cache: prefill throughput counts
+    prompt tokens (cached included) of a replica that only prefills at its full token
+    budget; TTFT is one such prompt alone on an idle replica.
     """
     prompt_tokens = context_tokens if input_tokens is None else input_tokens
+    cached_tokens = cached_prompt_tokens(prompt_tokens, prefix_hit_ratio)
     deployed.check_context(context_tokens)
     if batch is not None and batch < 1:
         raise KvplanError("decode batch must be >= 1", field="batch", value=batch)
@@ -41,9 +47,9 @@ def plan_report(
         -batch // deployed.attention_dp
     )
     point = decode_point(deployed, batch, context_tokens)
-    prefill_tps = prefill_tokens_per_s(deployed, prompt_tokens) if prompt_tokens else 0.0
+    prefill_tps = prefill_tokens_per_s(deployed, prompt_tokens, cached_tokens)
     usd_hour = deployed.gpu.price_usd_per_hour * deployed.gpus
-    ttft_s = prompt_tokens / prefill_tps * deployed.attention_dp if prefill_tps else 0.0
+    ttft_s = prefill_time_s(deployed, prompt_tokens, cached_tokens)
     lifetime_s = ttft_s + output_tokens * point.tpot_s
     cached_bytes = float(sequence_bytes_per_gpu(deployed, max(context_tokens, 1))) / max(
         context_tokens, 1
@@ -83,7 +89,13 @@ def plan_report(
             "tpot_s": point.tpot_s,
             "bound": point.bound,
         },
-        "prefill": {"prompt_tokens": prompt_tokens, "tokens_per_s": prefill_tps, "ttft_s": ttft_s},
+        "prefill": {
+            "prompt_tokens": prompt_tokens,
+            "prefix_hit_ratio": prefix_hit_ratio,
+            "cached_tokens": cached_tokens,
+            "tokens_per_s": prefill_tps,
+            "ttft_s": ttft_s,
+        },
         "cost": {
             "usd_per_gpu_hour": deployed.gpu.price_usd_per_hour,
             "usd_per_replica_hour": usd_hour,
@@ -110,14 +122,24 @@ def traffic_report(
     input_tokens: int,
     output_tokens: int,
     tpot_slo_s: float,
+    prefix_hit_ratio: float = 0.0,
 ) -> dict[str, Any]:
-    """Replicas, GPUs and monthly cost for steady traffic, with API list prices beside."""
-    sizing = size_replicas(deployed, requests_per_s, input_tokens, output_tokens, tpot_slo_s)
+    """Replicas, GPUs and monthly cost for steady traffic, with API list prices beside
+    (APIs bill cached prompt tokens at their cached-input price where one is listed)."""
+    sizing = size_replicas(
+        deployed,
+        requests_per_s,
+        input_tokens,
+        output_tokens,
+        tpot_slo_s,
+        prefix_hit_ratio=prefix_hit_ratio,
+    )
     gpu_price = deployed.gpu.price_usd_per_hour
     return {
         "requests_per_s": requests_per_s,
         "mean_input_tokens": input_tokens,
         "mean_output_tokens": output_tokens,
+        "prefix_hit_ratio": prefix_hit_ratio,
         "tpot_slo_s": tpot_slo_s,
         "replicas": sizing.replicas,
         "gpus_total": sizing.gpus_total,
@@ -135,7 +157,9 @@ def traffic_report(
             {
                 "label": p.label,
                 "source": p.source,
-                "usd_per_month": p.monthly_usd(requests_per_s, input_tokens, output_tokens),
+                "usd_per_month": p.monthly_usd(
+                    requests_per_s, input_tokens, output_tokens, prefix_hit_ratio
+                ),
             }
             for p in api_prices_for(deployed.model.name)
         ],

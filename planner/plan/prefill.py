@@ -1,0 +1,144 @@
+"""Prefill with a prefix cache: what a prompt costs when part of it is already cached.
+
+A prompt of I tokens whose first C tokens hit the prefix cache computes only the I - C
+uncached tokens, in chunks of ``max_batched_tokens``; each chunk still attends to every
+token before it, cached ones included (vLLM's and SGLang's prefix caching skip the cached
+tokens' computation, not their KV reads). Step times come from ``planner.plan.perf``
+(``prefill_chunk`` and the ``StepModel`` parts): nothing here times an operator.
+
+Two figures:
+- ``prefill_time_s``: one prompt alone on an idle replica (what its TTFT is without
+  queueing): its uncached chunks one after another.
+- ``prefill_tokens_per_s``: prompt tokens per second, cached tokens included, of a replica
+  that only prefills, every step filled to its token budget (``max_batched_tokens`` uncached
+  tokens in every attention-DP group). Short prompts share a step; long ones span several.
+  The average step carries B uncached tokens, B / U prompts' worth of sampling and B / U
+  times one prompt's attention work (U = I - C), so the replica runs
+  DP x (B / U) x I prompt tokens per step.
+
+The hit ratio R is a mean over requests: C = floor(R x I), at most I - 1 (an engine always
+computes a prompt's last token to produce the first output token).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from planner.errors import KvplanError
+from planner.plan.deployed import Deployed
+from planner.plan.perf import AttentionWork, StepModel, prefill_chunk, step_model
+
+
+def check_hit_ratio(prefix_hit_ratio: float, field: str = "prefix_hit_ratio") -> float:
+    """The ratio, validated: a finite share of prompt tokens in [0, 1]."""
+    if not isinstance(prefix_hit_ratio, int | float) or not 0.0 <= prefix_hit_ratio <= 1.0:
+        raise KvplanError(
+            "must be a share of prompt tokens",
+            field=field,
+            value=prefix_hit_ratio,
+            expected="a number in [0, 1]",
+        )
+    return float(prefix_hit_ratio)
+
+
+def cached_prompt_tokens(input_tokens: int, prefix_hit_ratio: float) -> int:
+    """Prompt tokens served from the prefix cache: floor(R x I), at most I - 1."""
+    ratio = check_hit_ratio(prefix_hit_ratio)
+    if input_tokens <= 1:
+        return 0
+    return min(math.floor(ratio * input_tokens), input_tokens - 1)
+
+
+def _check_split(input_tokens: int, cached_tokens: int) -> None:
+    if not 0 <= cached_tokens < max(input_tokens, 1):
+        raise KvplanError(
+            "cached tokens must be fewer than the prompt's",
+            field="cached_tokens",
+            value=cached_tokens,
+            expected=f"0 <= cached < {input_tokens}",
+        )
+
+
+def _chunks(deployed: Deployed, input_tokens: int, cached_tokens: int) -> list[tuple[int, int]]:
+    """(chunk tokens, context at its end) of the uncached part: full chunks, then the rest."""
+    budget = deployed.deployment.max_batched_tokens
+    uncached = input_tokens - cached_tokens
+    full = uncached // budget
+    out = [(budget, cached_tokens + (k + 1) * budget) for k in range(full)]
+    if uncached - full * budget:
+        out.append((uncached - full * budget, input_tokens))
+    return out
+
+
+def prefill_time_s(deployed: Deployed, input_tokens: int, cached_tokens: int = 0) -> float:
+    """Seconds to prefill one prompt of I tokens, C of them cached, on an idle replica."""
+    if input_tokens <= 0:
+        return 0.0
+    _check_split(input_tokens, cached_tokens)
+    chunks = _chunks(deployed, input_tokens, cached_tokens)
+    budget = deployed.deployment.max_batched_tokens
+    full_ends = [end for tokens, end in chunks if tokens == budget]
+    total = 0.0
+    if full_ends:
+        ends = np.asarray(full_ends, dtype=np.int64)
+        total += float(np.sum(prefill_chunk(deployed, budget, ends).time_s))
+    for tokens, end in chunks:
+        if tokens != budget:
+            total += float(prefill_chunk(deployed, tokens, end).time_s)
+    return total
+
+
+def prompt_attention_work(
+    deployed: Deployed, input_tokens: int, cached_tokens: int
+) -> list[AttentionWork]:
+    """Attention work of one prompt's uncached chunks, per attention kind of the model."""
+    chunks = _chunks(deployed, input_tokens, cached_tokens)
+    out = []
+    for kind, _ in step_model(deployed).kinds:
+        parts = [StepModel.chunk_work(kind, tokens, end) for tokens, end in chunks]
+        out.append(
+            AttentionWork(
+                *(
+                    float(sum(float(np.sum(getattr(p, f))) for p in parts))
+                    for f in ("flops", "main_read_bytes", "index_flops", "index_read_bytes")
+                )
+            )
+        )
+    return out
+
+
+def packed_prefill_step_s(deployed: Deployed, input_tokens: int, cached_tokens: int) -> float:
+    """One step of a prefill-only replica at its full token budget (every DP group runs
+    max_batched_tokens uncached tokens of prompts shaped I, C)."""
+    _check_split(input_tokens, cached_tokens)
+    model = step_model(deployed)
+    groups = deployed.attention_dp
+    budget = deployed.deployment.max_batched_tokens
+    prompts_per_group = budget / (input_tokens - cached_tokens)
+    replica_prompts = prompts_per_group * groups
+    timeline = model.linear_timeline(float(budget * groups), sampled_tokens=replica_prompts)
+    work = [
+        AttentionWork(
+            w.flops * replica_prompts,
+            w.main_read_bytes * replica_prompts,
+            w.index_flops * replica_prompts,
+            w.index_read_bytes * replica_prompts,
+        )
+        for w in prompt_attention_work(deployed, input_tokens, cached_tokens)
+    ]
+    timeline.merge(model.attention_timeline(work))
+    return float(timeline.result(model.step_overhead_s).time_s)
+
+
+def prefill_tokens_per_s(deployed: Deployed, input_tokens: int, cached_tokens: int = 0) -> float:
+    """Prompt tokens per second (cached ones included) of a replica that only prefills,
+    at its full token budget (see the module docstring)."""
+    if input_tokens <= 0:
+        return 0.0
+    step_s = packed_prefill_step_s(deployed, input_tokens, cached_tokens)
+    prompts_per_step = (deployed.attention_dp * deployed.deployment.max_batched_tokens) / (
+        input_tokens - cached_tokens
+    )
+    return prompts_per_step * input_tokens / step_s
