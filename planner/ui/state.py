@@ -7,8 +7,6 @@ the widgets.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -17,15 +15,13 @@ import yaml
 from planner.errors import KvplanError
 from planner.hardware import gpu_names
 from planner.model.catalog import catalog_names
-from planner.model.hf_import import spec_from_hf_config
 from planner.report.views import REASONING_MODES, ViewConfig, scenario_document
+from planner.ui.uploads import DEFAULT_LABEL, LABEL_MAX_CHARS, add_config_upload
 from planner.units import format_tokens, parse_token_count
-from planner.validation import parse_document
 
 CONTEXT_OPTIONS = [2**k for k in range(12, 21)]  # 4K .. 1M tokens
 GPU_COUNT_OPTIONS = [1, 2, 4, 8, 16, 32, 64]
 KV_OPTIONS = ["model default", "bf16", "fp8"]
-UPLOAD_LIMIT_BYTES = 20 * 2**20  # config.json / scenario files; traces get the server cap
 DEFAULTS = ViewConfig()
 CONFIG_KEY = "view_config"
 
@@ -118,28 +114,29 @@ def _from_url() -> list[str]:
 
 
 def _custom_model_uploader() -> tuple[tuple[str, str], ...]:
-    """A Hugging Face config.json upload, validated; kept for the session."""
+    """A Hugging Face config.json upload, validated, stored under a generated name (the
+    name typed here is only a label) and kept for the session."""
     customs: dict[str, str] = st.session_state.setdefault("custom_models", {})
+    added: dict[str, str] = st.session_state.setdefault("custom_uploads_seen", {})
     with st.sidebar.expander("Add a model from config.json"):
+        name = st.text_input(
+            "Name for it",
+            value=DEFAULT_LABEL,
+            max_chars=LABEL_MAX_CHARS,
+            key="w_custom_name",
+            help="a label only; a second model under the same name gets ' (2)'",
+        )
         upload = st.file_uploader("Hugging Face config.json", type=["json"], key="w_upload_cfg")
-        name = st.text_input("Name for it", value="custom-model", key="w_custom_name")
         if upload is not None:
-            if upload.size > UPLOAD_LIMIT_BYTES:
-                st.error(
-                    f"{upload.name}: {upload.size:,} bytes is over the "
-                    f"{UPLOAD_LIMIT_BYTES:,}-byte limit"
-                )
+            if upload.file_id in added:
+                st.success(f"{added[upload.file_id]} added: pick it under Models")
             else:
                 try:
-                    raw = parse_document(
-                        upload.getvalue().decode("utf-8", "replace"), upload.name, json_only=True
+                    label = add_config_upload(
+                        upload.getvalue(), name, upload.name, customs, set(catalog_names())
                     )
-                    spec_from_hf_config(raw, name=name, where=upload.name)
-                    folder = Path(tempfile.mkdtemp(prefix="kvplan-"))
-                    path = folder / f"{name}.json"
-                    path.write_bytes(upload.getvalue())
-                    customs[name] = str(path)
-                    st.success(f"{name} added: pick it under Models")
+                    added[upload.file_id] = label
+                    st.success(f"{label} added: pick it under Models")
                 except KvplanError as err:
                     st.error(str(err))
     return tuple(sorted(customs.items()))

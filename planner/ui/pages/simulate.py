@@ -4,32 +4,31 @@ latency distributions, KV utilisation and queue over time, and goodput per class
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from planner.errors import KvplanError
 from planner.report.figures import goodput_figure, histogram_figure, timeseries_figure
 from planner.report.views import rows_to_csv
 from planner.sim.run import load_scenario, run_scenario
 from planner.ui.common import table, timed
+from planner.ui.uploads import store_upload, uploaded_scenario
 
 SCENARIO_DIR = Path(__file__).resolve().parents[3] / "scenarios"
 UPLOAD_LIMIT_BYTES = 50 * 2**20
 
 
-def _save_upload(upload: st.runtime.uploaded_file_manager.UploadedFile) -> Path | None:
+def _save_upload(upload: UploadedFile, kind: str) -> Path | None:
+    """The upload under a generated name in the private upload folder (never its own)."""
     if upload.size > UPLOAD_LIMIT_BYTES:
         st.error(
             f"{upload.name}: {upload.size:,} bytes is over the {UPLOAD_LIMIT_BYTES:,}-byte limit"
         )
         return None
-    folder = Path(tempfile.mkdtemp(prefix="kvplan-upload-"))
-    path = folder / Path(upload.name).name
-    path.write_bytes(upload.getvalue())
-    return path
+    return store_upload(upload.getvalue(), kind)
 
 
 st.title("Simulate")
@@ -39,15 +38,6 @@ st.caption(
     "as the other pages."
 )
 source = st.radio("Scenario", ["Example", "Upload YAML"], horizontal=True, key="sim_source")
-scenario_path: Path | None = None
-if source == "Example":
-    examples = sorted(p.name for p in SCENARIO_DIR.glob("*.yaml"))
-    name = st.selectbox("Example scenario", examples, key="sim_example")
-    scenario_path = SCENARIO_DIR / name
-else:
-    upload = st.file_uploader("Scenario YAML", type=["yaml", "yml"], key="sim_upload")
-    if upload is not None:
-        scenario_path = _save_upload(upload)
 trace_upload = st.file_uploader(
     "Trace to replay (optional: Mooncake JSONL or CSV timestamp_s,input_tokens,output_tokens)",
     type=["jsonl", "csv"],
@@ -65,25 +55,44 @@ duration = col3.number_input(
 )
 
 scenario = None
-if scenario_path is not None:
-    try:
-        scenario = load_scenario(scenario_path)
+try:
+    if source == "Example":
+        examples = sorted(p.name for p in SCENARIO_DIR.glob("*.yaml"))
+        name = st.selectbox("Example scenario", examples, key="sim_example")
+        scenario = load_scenario(SCENARIO_DIR / name)
+    else:
+        upload = st.file_uploader("Scenario YAML", type=["yaml", "yml"], key="sim_upload")
+        if upload is not None:
+            if upload.size > UPLOAD_LIMIT_BYTES:
+                raise KvplanError(
+                    f"{upload.size:,} bytes is over the {UPLOAD_LIMIT_BYTES:,}-byte limit",
+                    where=upload.name,
+                )
+            scenario = uploaded_scenario(
+                upload.getvalue().decode("utf-8", "replace"),
+                upload.name,
+                st.session_state.get("custom_models", {}),
+                trace_uploaded=trace_upload is not None,
+            )
+    if scenario is not None:
         if duration > 0:
             scenario = scenario.model_copy(update={"duration_s": float(duration)})
         st.caption(
             f"{scenario.name}: {scenario.description or ''} — {scenario.replicas} x "
-            f"{scenario.deployment.gpus_per_replica} {scenario.gpu}, {scenario.model}, "
+            f"{scenario.deployment.gpus_per_replica} {scenario.gpu}, "
             f"{scenario.duration_s:g} s of arrivals + {scenario.drain_s:g} s drain"
         )
-    except KvplanError as err:
-        st.error(str(err))
-        scenario = None
+except KvplanError as err:
+    st.error(str(err))
+    scenario = None
 
 run_clicked = st.button("Run simulation", type="primary", disabled=scenario is None, key="sim_run")
 if run_clicked and scenario is not None:
     trace_path = None
     if trace_upload is not None:
-        saved = _save_upload(trace_upload)
+        saved = _save_upload(
+            trace_upload, "trace-csv" if trace_upload.name.endswith(".csv") else "trace-jsonl"
+        )
         trace_path = str(saved) if saved else None
     bar = st.progress(0.0, text="simulating...")
 
