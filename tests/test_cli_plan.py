@@ -266,3 +266,24 @@ def test_plan_prefix_hit_ratio_out_of_range(bad: str, capsys: pytest.CaptureFixt
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "--prefix-hit-ratio" in err[-1] and bad in err[-1]
+
+
+def test_plan_table_shows_expected_latency_at_load(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = "plan --model deepseek-v4-flash --gpu h200 --context 9K --input-tokens 8K --rate 14"
+    report = run_json(capsys, *args(argv + " --ttft-slo-s 0.2 --ttft-percentile 99"))
+    traffic = report["traffic"]
+    assert traffic["ttft_slo_s"] == 0.2 and traffic["ttft_percentile"] == 0.99
+    assert traffic["prefill_s"] <= traffic["ttft_s"] <= traffic["ttft_at_percentile_s"] <= 0.2
+    assert main(args(argv + " --ttft-slo-s 0.2 --ttft-percentile 99")) == 0
+    out = capsys.readouterr().out
+    assert "TTFT SLO p99 0.2 s" in out
+    expected = f"TTFT p99 {traffic['ttft_at_percentile_s']:,.3f} s"
+    assert expected in out and f"TPOT {traffic['tpot_s'] * 1e3:,.1f} ms" in out
+
+
+def test_plan_impossible_ttft_slo_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = "plan --model deepseek-v3.2 --gpu h200 --tp 1 --context 33K --input-tokens 32K"
+    assert main(args(argv + " --rate 20 --ttft-slo-s 1")) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "ttft_slo_s" in err and "one prompt alone takes" in err

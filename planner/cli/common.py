@@ -93,6 +93,42 @@ class LazyProgress:
             self.progress.stop()
 
 
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be positive and finite, got {text}")
+    return value
+
+
+def percentile_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < 100:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 100 (exclusive), got {text}")
+    return value
+
+
+def add_ttft_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--ttft-slo-s",
+        type=positive_float,
+        default=None,
+        help="time-to-first-token SLO in seconds, met at --ttft-percentile (default: none; "
+        "the expected TTFT is still reported)",
+    )
+    p.add_argument(
+        "--ttft-percentile",
+        type=percentile_arg,
+        default=90.0,
+        help="percentile of TTFT the SLO applies to and the plan reports (default 90)",
+    )
+
+
 def add_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 

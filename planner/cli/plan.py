@@ -12,6 +12,7 @@ from rich.table import Table
 from planner.cli.common import (
     add_deployment_flags,
     add_json,
+    add_ttft_flags,
     console,
     deployment_from_args,
     positive_int,
@@ -79,16 +80,35 @@ def _render_plan(report: dict[str, Any]) -> None:
     if traffic:
         console.print(
             f"traffic {traffic['requests_per_s']:g} req/s ({traffic['mean_input_tokens']:,} in / "
-            f"{traffic['mean_output_tokens']:,} out, TPOT SLO {traffic['tpot_slo_s'] * 1e3:g} ms): "
+            f"{traffic['mean_output_tokens']:,} out, {slo_text(traffic)}): "
             f"{traffic['replicas']} replicas = {traffic['gpus_total']} GPUs, "
             f"${traffic['usd_per_month']:,.0f}/month "
             f"(range ${traffic['usd_per_month_range'][0]:,.0f}-"
             f"${traffic['usd_per_month_range'][1]:,.0f})"
         )
+        console.print(f"  expected at this load: {latency_text(traffic)}")
         for api in traffic["api_list_prices"]:
             bill = api["usd_per_month"]
             shown = "n/a (price incomplete)" if bill is None else f"${bill:,.0f}/month"
             console.print(f"  API list price ({escape(api['label'])}): {shown}")
+
+
+def slo_text(traffic: dict[str, Any]) -> str:
+    """'TPOT SLO 50 ms, TTFT SLO p90 2 s' (the TTFT part only when one was set)."""
+    text = f"TPOT SLO {traffic['tpot_slo_s'] * 1e3:g} ms"
+    if traffic.get("ttft_slo_s") is not None:
+        text += f", TTFT SLO p{traffic['ttft_percentile'] * 100:g} {traffic['ttft_slo_s']:g} s"
+    return text
+
+
+def latency_text(traffic: dict[str, Any]) -> str:
+    """The TTFT (percentile and mean) and TPOT a sized plan expects at its load."""
+    return (
+        f"TTFT p{traffic['ttft_percentile'] * 100:g} {traffic['ttft_at_percentile_s']:,.3f} s "
+        f"(mean {traffic['ttft_s']:,.3f} s, prefill alone {traffic['prefill_s']:,.3f} s), "
+        f"TPOT {traffic['tpot_s'] * 1e3:,.1f} ms, decode batch {traffic['decode_batch']:,} "
+        f"per replica, prefill {traffic['prefill_utilisation']:.0%} of its time"
+    )
 
 
 def usd_text(value: float | None) -> str:
@@ -115,6 +135,8 @@ def cmd_plan(args: argparse.Namespace) -> None:
             args.output_tokens,
             args.tpot_slo_ms / 1e3,
             prefix_hit_ratio=args.prefix_hit_ratio,
+            ttft_slo_s=args.ttft_slo_s,
+            ttft_percentile=args.ttft_percentile / 100,
         )
     print_json(report) if args.json else _render_plan(report)
 
@@ -234,6 +256,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=50.0,
         help="time-per-output-token SLO for --rate (default 50 ms)",
     )
+    add_ttft_flags(p)
     add_json(p)
     p.set_defaults(func=cmd_plan)
 

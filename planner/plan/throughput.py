@@ -3,33 +3,52 @@
 Without queueing: TTFT = prefill time of the prompt (the last chunk emits the first token);
 TPOT = decode step time / tokens emitted per step per sequence (1 + MTP acceptance).
 
-Sizing for a request rate (per replica: lambda = rate / replicas):
-- prefill occupies rho_p = lambda x prefill_time / attention_dp of the replica's time, and
-  decoding sequences wait through it, so the TPOT they see is step(B) / (1 - rho_p);
-- the decode batch follows from Little's law, B = lambda x output_tokens x TPOT, solved
-  together with the TPOT above (a fixed point; both grow together);
+Sizing for a request rate (per replica: lambda = rate / replicas), with s(B) the decode
+step of B sequences at the mean context, t the tokens a step emits per sequence and
+p = prefill_time / attention_dp the replica time one request's prefill takes:
+- prefill occupies rho_p = lambda p of the replica's time, and decoding sequences wait
+  through it, so the TPOT they see is s(B) / (t (1 - rho_p));
+- the decode batch follows from Little's law, B = ceil(lambda x output_tokens x TPOT), the
+  least fixed point of that equation (both grow together). A batch B holds the load when
+  B >= lambda x output x s(B) / (t (1 - lambda p)), i.e. up to
+      lambda_max(B) = B t / (output s(B) + B t p),
+  and meets a TPOT SLO while lambda <= (1 - s(B) / (t SLO)) / p; the most a replica can
+  take is the largest such lambda over B (vectorised over every B up to the cap), and the
+  least B holding a given lambda is its batch;
 - a replica count is feasible when TPOT meets the SLO, B fits the KV pool and
-  max_num_seqs, and rho_p stays under PREFILL_UTILISATION_LIMIT (headroom for queueing);
-- TTFT adds the mean wait of an M/D/1 queue for the prefill share:
-  rho_p / (2 (1 - rho_p)) x prefill_time.
+  max_num_seqs (per attention-DP engine, as vLLM and SGLang apply it), and rho_p stays
+  under PREFILL_UTILISATION_LIMIT (headroom for queueing);
+- TTFT adds the wait of an M/D/1 queue per attention-DP engine (``planner.plan.queueing``:
+  mean rho_p / (2 (1 - rho_p)) x prefill_time, and any percentile); with a TTFT SLO the
+  count grows until the chosen percentile meets it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from planner.errors import KvplanError
 from planner.plan.deployed import Deployed
 from planner.plan.memory import MemoryBudget, max_concurrent_sequences, memory_budget
-from planner.plan.perf import decode_step, decode_time_s
+from planner.plan.perf import AttentionWork, StepModel, decode_step, step_model
 from planner.plan.prefill import cached_prompt_tokens, prefill_time_s
+from planner.plan.queueing import mean_wait, wait_quantile
+
+FloatArray = NDArray[np.float64]
 
 # Keep prefill under this share of a replica's time: above it, queueing makes TTFT grow
 # without bound as arrivals fluctuate (a planning margin, not a measured figure).
 PREFILL_UTILISATION_LIMIT = 0.8
-FIXED_POINT_ITERATIONS = 30
 MAX_REPLICAS = 100_000
+DEFAULT_TTFT_PERCENTILE = 0.9
+# Utilisations are rounded up to this step before a queue is solved (a wait percentile
+# grows with utilisation, so rounding up errs on the slow side; solved queues are cached).
+UTILISATION_STEP = 1e-3
 
 
 @dataclass(frozen=True)
@@ -51,6 +70,114 @@ def decode_point(deployed: Deployed, batch: int, context_tokens: int) -> DecodeP
     )
 
 
+def decode_times_s(deployed: Deployed, batches: ArrayLike, context_tokens: int) -> FloatArray:
+    """decode_step(deployed, B, L).time_s for every B in ``batches`` at one context, in one
+    vectorised pass (the same StepModel parts decode_step composes)."""
+    model = step_model(deployed)
+    b = np.asarray(batches, dtype=np.float64)
+    q = deployed.query_tokens_per_step
+    timeline = model.linear_timeline(b * q, b if deployed.deployment.mtp else 0.0)
+    scaled = []
+    for kind, _ in model.kinds:
+        w = StepModel.chunk_work(kind, q, context_tokens)
+        scaled.append(
+            AttentionWork(
+                np.asarray(w.flops) * b,
+                np.asarray(w.main_read_bytes) * b,
+                np.asarray(w.index_flops) * b,
+                np.asarray(w.index_read_bytes) * b,
+            )
+        )
+    timeline.merge(model.attention_timeline(scaled))
+    return np.broadcast_to(timeline.result(model.step_overhead_s).time_s, b.shape).astype(
+        np.float64
+    )
+
+
+def sequence_cap(deployed: Deployed, context_tokens: int, budget: MemoryBudget) -> int:
+    """Most sequences a replica decodes at once: the KV pool at this context, and
+    max_num_seqs per attention-DP engine."""
+    memory_cap = int(max_concurrent_sequences(deployed, context_tokens, budget))
+    return min(memory_cap, deployed.deployment.max_num_seqs * deployed.attention_dp)
+
+
+@dataclass(frozen=True)
+class DecodeCurve:
+    """Decode step times of a replica for batches 1..cap at one context."""
+
+    step_s: FloatArray  # index i: batch i + 1
+    tokens_per_step: float  # per sequence (1 + MTP acceptance)
+
+    @classmethod
+    def build(cls, deployed: Deployed, context_tokens: int, cap: int) -> DecodeCurve:
+        batches = np.arange(1, max(cap, 0) + 1)
+        return cls(
+            decode_times_s(deployed, batches, context_tokens),
+            deployed.tokens_per_step_per_sequence,
+        )
+
+    @property
+    def batches(self) -> NDArray[np.int64]:
+        return np.arange(1, len(self.step_s) + 1)
+
+    def max_rate(self, output_tokens: int, prefill_share_s: float, tpot_slo_s: float) -> float:
+        """Most requests/s one replica takes with TPOT <= SLO and its batch within the cap
+        (0 when none): max over B of min(lambda_max(B), TPOT bound, utilisation bound)."""
+        if not len(self.step_s):
+            return 0.0
+        b = self.batches.astype(np.float64)
+        t, s, p = self.tokens_per_step, self.step_s, prefill_share_s
+        lam = b * t / (output_tokens * s + b * t * p)
+        slack = 1.0 - s / (t * tpot_slo_s)
+        if p > 0:
+            lam = np.minimum(lam, np.minimum(slack, PREFILL_UTILISATION_LIMIT) / p)
+        lam = np.where(slack >= 0, lam, 0.0)
+        return float(max(np.max(lam), 0.0))
+
+    def batch_at(
+        self, rate: float, output_tokens: int, prefill_share_s: float
+    ) -> tuple[int, float] | None:
+        """(B, TPOT) at ``rate`` requests/s: the least B with ceil(rate x output x
+        TPOT(B)) <= B (the fixed point of Little's law); None beyond the cap."""
+        rho = rate * prefill_share_s
+        if not len(self.step_s) or rho >= 1:
+            return None
+        tpot = self.step_s / (self.tokens_per_step * (1.0 - rho))
+        ok = np.ceil(rate * output_tokens * tpot * (1 - 1e-12)) <= self.batches
+        if not np.any(ok):
+            return None
+        i = int(np.argmax(ok))
+        return i + 1, float(tpot[i])
+
+
+def _rounded_up(utilisation: float) -> float:
+    return math.ceil(utilisation / UTILISATION_STEP - 1e-9) * UTILISATION_STEP
+
+
+def queue_wait_s(
+    service_s: float, servers: int, utilisation: float, percentile: float | None
+) -> float:
+    """Wait before prefill starts in an M/D/c queue: its mean (percentile None) or the
+    given percentile, for a service time of ``service_s``."""
+    if percentile is None:
+        return service_s * mean_wait(servers, utilisation)
+    return service_s * wait_quantile(servers, min(_rounded_up(utilisation), 0.97), percentile)
+
+
+def check_slo(value: float | None, field: str) -> None:
+    if value is not None and (not math.isfinite(value) or value <= 0):
+        raise KvplanError(
+            "must be a positive, finite time", field=field, value=value, expected="seconds > 0"
+        )
+
+
+def check_percentile(value: float) -> None:
+    if not 0.0 < value < 1.0:
+        raise KvplanError(
+            "must be a probability", field="ttft_percentile", value=value, expected="0 < p < 1"
+        )
+
+
 @dataclass(frozen=True)
 class ReplicaSizing:
     replicas: int
@@ -60,6 +187,57 @@ class ReplicaSizing:
     tpot_s: float  # including the slowdown from interleaved prefill
     gpus_total: int
     prefill_utilisation: float
+    ttft_percentile: float = DEFAULT_TTFT_PERCENTILE
+    ttft_at_percentile_s: float = 0.0  # prefill plus the wait at that percentile
+    prefill_s: float = 0.0  # one prompt alone (its uncached part)
+
+
+def _check_traffic(requests_per_s: float, mean_input_tokens: int, mean_output_tokens: int) -> None:
+    if not math.isfinite(requests_per_s) or requests_per_s <= 0:
+        raise KvplanError(
+            "must be a positive, finite rate",
+            field="requests_per_s",
+            value=requests_per_s,
+            expected="requests per second > 0",
+        )
+    if mean_input_tokens < 1 or mean_output_tokens < 1:
+        raise KvplanError(
+            "mean token counts must be >= 1",
+            field="mean_input_tokens",
+            value=(mean_input_tokens, mean_output_tokens),
+        )
+
+
+def decode_curve_for(
+    deployed: Deployed,
+    mean_input_tokens: int,
+    mean_output_tokens: int,
+    tpot_slo_s: float,
+    budget: MemoryBudget | None = None,
+) -> DecodeCurve:
+    """The replica's decode curve at the mean context (prompt + half the answer), up to its
+    sequence cap; raises when not one sequence fits or batch 1 misses the TPOT SLO."""
+    budget = budget or memory_budget(deployed)
+    longest = mean_input_tokens + mean_output_tokens
+    average = mean_input_tokens + mean_output_tokens // 2
+    deployed.check_context(longest)
+    cap = sequence_cap(deployed, longest, budget)
+    if cap < 1:
+        raise KvplanError(
+            "not one sequence of this length fits in the KV pool",
+            field="mean_input_tokens",
+            value=mean_input_tokens,
+        )
+    curve = DecodeCurve.build(deployed, average, cap)
+    best = float(curve.step_s[0]) / curve.tokens_per_step
+    if best > tpot_slo_s:
+        raise KvplanError(
+            f"TPOT SLO cannot be met even at batch 1 (TPOT {best * 1e3:.1f} ms)",
+            field="tpot_slo_s",
+            value=tpot_slo_s,
+            expected=f">= {best:.4f}",
+        )
+    return curve
 
 
 def size_replicas(
@@ -70,90 +248,90 @@ def size_replicas(
     tpot_slo_s: float,
     budget: MemoryBudget | None = None,
     prefix_hit_ratio: float = 0.0,
+    ttft_slo_s: float | None = None,
+    ttft_percentile: float = DEFAULT_TTFT_PERCENTILE,
 ) -> ReplicaSizing:
-    """Replicas needed for a request rate under a TPOT SLO (mean lengths); a share
-    ``prefix_hit_ratio`` of every prompt is served from the prefix cache (not computed)."""
-    if not math.isfinite(requests_per_s) or requests_per_s <= 0:
-        raise KvplanError(
-            "must be a positive, finite rate",
-            field="requests_per_s",
-            value=requests_per_s,
-            expected="requests per second > 0",
-        )
-    if not math.isfinite(tpot_slo_s) or tpot_slo_s <= 0:
-        raise KvplanError(
-            "must be a positive, finite time",
-            field="tpot_slo_s",
-            value=tpot_slo_s,
-            expected="seconds > 0",
-        )
-    if mean_input_tokens < 1 or mean_output_tokens < 1:
-        raise KvplanError(
-            "mean token counts must be >= 1",
-            field="mean_input_tokens",
-            value=(mean_input_tokens, mean_output_tokens),
-        )
-    budget = budget or memory_budget(deployed)
-    longest = mean_input_tokens + mean_output_tokens
-    average = mean_input_tokens + mean_output_tokens // 2
-    deployed.check_context(longest)
-    memory_cap = int(max_concurrent_sequences(deployed, longest, budget))
-    cap = min(memory_cap, deployed.deployment.max_num_seqs)
-    if cap < 1:
-        raise KvplanError(
-            "not one sequence of this length fits in the KV pool",
-            field="mean_input_tokens",
-            value=mean_input_tokens,
-        )
-    if decode_point(deployed, 1, average).tpot_s > tpot_slo_s:
-        best = decode_point(deployed, 1, average).tpot_s
-        raise KvplanError(
-            f"TPOT SLO cannot be met even at batch 1 (TPOT {best * 1e3:.1f} ms)",
-            field="tpot_slo_s",
-            value=tpot_slo_s,
-            expected=f">= {best:.4f}",
-        )
+    """Replicas needed for a request rate under a TPOT SLO (and a TTFT SLO at a percentile,
+    when given), for mean prompt and answer lengths; a share ``prefix_hit_ratio`` of every
+    prompt is served from the prefix cache (not computed)."""
+    _check_traffic(requests_per_s, mean_input_tokens, mean_output_tokens)
+    check_slo(tpot_slo_s, "tpot_slo_s")
+    check_slo(ttft_slo_s, "ttft_slo_s")
+    check_percentile(ttft_percentile)
+    curve = decode_curve_for(deployed, mean_input_tokens, mean_output_tokens, tpot_slo_s, budget)
     cached = cached_prompt_tokens(mean_input_tokens, prefix_hit_ratio)
     prefill_s = prefill_time_s(deployed, mean_input_tokens, cached)
-    per_group_prefill_s = prefill_s / deployed.attention_dp
-    # The fewest replicas that keep prefill under the utilisation limit.
-    replicas = max(1, math.ceil(requests_per_s * per_group_prefill_s / PREFILL_UTILISATION_LIMIT))
-    while replicas <= MAX_REPLICAS:
-        rate = requests_per_s / replicas
-        rho_prefill = rate * per_group_prefill_s
-        point = _decode_fixed_point(deployed, rate, mean_output_tokens, average, rho_prefill, cap)
-        if point is not None and point[1] <= tpot_slo_s:
-            batch, tpot = point
-            wait_s = rho_prefill / (2 * (1 - rho_prefill)) * prefill_s
-            return ReplicaSizing(
-                replicas,
-                batch,
-                requests_per_s / replicas,
-                prefill_s + wait_s,
-                tpot,
-                replicas * deployed.gpus,
-                rho_prefill,
-            )
-        replicas += 1
-    raise KvplanError(
-        f"needs more than {MAX_REPLICAS:,} replicas", field="requests_per_s", value=requests_per_s
+    if ttft_slo_s is not None and prefill_s > ttft_slo_s:
+        raise KvplanError(
+            f"TTFT SLO cannot be met: one prompt alone takes {prefill_s:.3f} s to prefill "
+            "on this layout",
+            field="ttft_slo_s",
+            value=ttft_slo_s,
+            expected=f">= {prefill_s:.3f} s, or a layout that prefills faster",
+        )
+    share_s = prefill_s / deployed.attention_dp
+    best_rate = curve.max_rate(mean_output_tokens, share_s, tpot_slo_s)
+    replicas = _fewest(requests_per_s, best_rate)
+    if ttft_slo_s is not None:
+
+        def ttft_ok(n: int) -> bool:
+            rho = requests_per_s / n * share_s
+            return prefill_s + queue_wait_s(prefill_s, 1, rho, ttft_percentile) <= ttft_slo_s
+
+        replicas = _fewest_meeting(replicas, ttft_ok)
+    rate = requests_per_s / replicas
+    point = curve.batch_at(rate, mean_output_tokens, share_s)
+    assert point is not None, "a feasible replica count holds its load"
+    batch, tpot = point
+    rho = rate * share_s
+    return ReplicaSizing(
+        replicas,
+        batch,
+        rate,
+        prefill_s + queue_wait_s(prefill_s, 1, rho, None),
+        tpot,
+        replicas * deployed.gpus,
+        rho,
+        ttft_percentile,
+        prefill_s + queue_wait_s(prefill_s, 1, rho, ttft_percentile),
+        prefill_s,
     )
 
 
-def _decode_fixed_point(
-    deployed: Deployed, rate: float, output_tokens: int, context: int, rho_prefill: float, cap: int
-) -> tuple[int, float] | None:
-    """(batch, TPOT) where B = rate x output x TPOT and TPOT = step(B) / (1 - rho_p);
-    None when the batch would exceed ``cap`` (the queue would grow without bound)."""
-    slowdown = 1.0 / (1.0 - rho_prefill) / deployed.tokens_per_step_per_sequence
-    tpot = decode_time_s(deployed, 1, context) * slowdown
-    batch = 1
-    for _ in range(FIXED_POINT_ITERATIONS):
-        wanted = max(1, math.ceil(rate * output_tokens * tpot))
-        if wanted > cap:
-            return None
-        new_tpot = decode_time_s(deployed, wanted, context) * slowdown
-        if wanted == batch and math.isclose(new_tpot, tpot, rel_tol=1e-6):
-            break
-        batch, tpot = wanted, new_tpot
-    return batch, tpot
+def _fewest(requests_per_s: float, rate_per_replica: float) -> int:
+    """Fewest replicas n with requests_per_s / n <= rate_per_replica."""
+    if rate_per_replica <= 0:
+        raise KvplanError(
+            "no batch meets the TPOT SLO within the sequence cap",
+            field="tpot_slo_s",
+        )
+    replicas = max(1, math.ceil(requests_per_s / rate_per_replica - 1e-9))
+    while requests_per_s / replicas > rate_per_replica:
+        replicas += 1
+    if replicas > MAX_REPLICAS:
+        raise KvplanError(
+            f"needs more than {MAX_REPLICAS:,} replicas",
+            field="requests_per_s",
+            value=requests_per_s,
+        )
+    return replicas
+
+
+def _fewest_meeting(start: int, ok: Callable[[int], bool]) -> int:
+    """The least n >= start with ok(n), for a predicate that stays true once true."""
+    if ok(start):
+        return start
+    low, high = start, start * 2
+    while not ok(high):
+        low, high = high, high * 2
+        if high > MAX_REPLICAS:
+            raise KvplanError(
+                f"the TTFT SLO needs more than {MAX_REPLICAS:,} replicas", field="ttft_slo_s"
+            )
+    while high - low > 1:
+        mid = (low + high) // 2
+        if ok(mid):
+            high = mid
+        else:
+            low = mid
+    return high

@@ -14,7 +14,7 @@ from planner.plan.cost import (
 from planner.plan.deployed import Deployed
 from planner.plan.memory import max_concurrent_sequences, memory_budget, sequence_bytes_per_gpu
 from planner.plan.prefill import cached_prompt_tokens, prefill_time_s, prefill_tokens_per_s
-from planner.plan.throughput import decode_point, size_replicas
+from planner.plan.throughput import DEFAULT_TTFT_PERCENTILE, decode_point, size_replicas
 
 
 def plan_report(
@@ -41,8 +41,8 @@ def plan_report(
     budget = memory_budget(deployed)
     max_seqs = int(max_concurrent_sequences(deployed, context_tokens, budget))
     fits = max_seqs >= 1
-    if batch is None:
-        batch = max(1, min(max_seqs, deployed.deployment.max_num_seqs))
+    if batch is None:  # max_num_seqs applies per attention-DP engine (vLLM, SGLang)
+        batch = max(1, min(max_seqs, deployed.deployment.max_num_seqs * deployed.attention_dp))
     kv_used = float(sequence_bytes_per_gpu(deployed, context_tokens)) * -(
         -batch // deployed.attention_dp
     )
@@ -123,9 +123,12 @@ def traffic_report(
     output_tokens: int,
     tpot_slo_s: float,
     prefix_hit_ratio: float = 0.0,
+    ttft_slo_s: float | None = None,
+    ttft_percentile: float = DEFAULT_TTFT_PERCENTILE,
 ) -> dict[str, Any]:
     """Replicas, GPUs and monthly cost for steady traffic, with API list prices beside
-    (APIs bill cached prompt tokens at their cached-input price where one is listed)."""
+    (APIs bill cached prompt tokens at their cached-input price where one is listed), and
+    the TTFT (mean and at the percentile) and TPOT the plan expects at that load."""
     sizing = size_replicas(
         deployed,
         requests_per_s,
@@ -133,6 +136,8 @@ def traffic_report(
         output_tokens,
         tpot_slo_s,
         prefix_hit_ratio=prefix_hit_ratio,
+        ttft_slo_s=ttft_slo_s,
+        ttft_percentile=ttft_percentile,
     )
     gpu_price = deployed.gpu.price_usd_per_hour
     return {
@@ -141,11 +146,15 @@ def traffic_report(
         "mean_output_tokens": output_tokens,
         "prefix_hit_ratio": prefix_hit_ratio,
         "tpot_slo_s": tpot_slo_s,
+        "ttft_slo_s": ttft_slo_s,
+        "ttft_percentile": ttft_percentile,
         "replicas": sizing.replicas,
         "gpus_total": sizing.gpus_total,
         "decode_batch": sizing.batch,
         "requests_per_s_per_replica": sizing.requests_per_s_per_replica,
         "ttft_s": sizing.ttft_s,
+        "ttft_at_percentile_s": sizing.ttft_at_percentile_s,
+        "prefill_s": sizing.prefill_s,
         "tpot_s": sizing.tpot_s,
         "prefill_utilisation": sizing.prefill_utilisation,
         "usd_per_month": monthly_usd(sizing.gpus_total, gpu_price),
