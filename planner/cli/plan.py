@@ -53,6 +53,12 @@ def _render_plan(report: dict[str, Any]) -> None:
         f"fits: {'yes' if report['fits'] else 'NO'}; max concurrent sequences at "
         f"{dec['context_tokens']:,} tokens: {report['max_concurrent_sequences']:,}"
     )
+    engine, dp = report["engine"], report["attention_data_parallel"]
+    console.print(
+        f"{engine['name']} {engine['version']} logs per engine (x{dp} per replica): "
+        f"KV cache size {report['kv_pool_tokens']:,} tokens, maximum "
+        f"concurrency {report['max_concurrency']:,.2f}x at {dec['context_tokens']:,} tokens"
+    )
     console.print(
         f"decode batch {dec['batch']}: step {dec['step_time_s'] * 1e3:,.2f} ms "
         f"({dec['bound']}-bound), TPOT {dec['tpot_s'] * 1e3:,.2f} ms, "

@@ -1,15 +1,68 @@
-"""A model as deployed: the spec with the deployment's dtype choices applied, on a GPU."""
+"""A model as deployed: the spec with the deployment's dtype choices and its serving
+engine's cache formats applied, on a GPU, with the engine's defaults filled in.
+
+Deployment fields the user did not set (``model_fields_set``) take the engine's values:
+max_batched_tokens and max_num_seqs from its defaults tier for the GPU, the memory fraction
+(vLLM gpu_memory_utilization, SGLang mem_fraction_static, TensorRT-LLM
+free_gpu_memory_fraction) and the runtime reserve (non-torch + CUDA-graph memory). An
+explicit kv_block_tokens sets the GQA/MLA page size, as vLLM's --block-size does.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
+from planner.engines import Engine, load_engine
 from planner.errors import KvplanError
 from planner.hardware import GPU
+from planner.model.attention import KV_DTYPE_OVERRIDES
 from planner.model.model import Model
-from planner.model.transform import with_model_kv_dtype, with_weight_formats
+from planner.model.transform import with_attention_formats, with_weight_formats
 from planner.schema import Deployment
+from planner.units import GIB_BYTES
+
+
+def resolve_deployment(engine: Engine, gpu: GPU, deployment: Deployment) -> Deployment:
+    """The deployment with the engine's defaults in every field the user left unset."""
+    given = deployment.model_fields_set
+    tier = engine.tier(gpu.name, gpu.profile.hbm_gib)
+    spec = engine.admission_spec
+    updates: dict[str, object] = {}
+    if "max_batched_tokens" not in given:
+        updates["max_batched_tokens"] = tier.max_num_batched_tokens
+    if "max_num_seqs" not in given:
+        updates["max_num_seqs"] = tier.max_num_seqs
+    if "gpu_memory_utilization" not in given:
+        updates["gpu_memory_utilization"] = engine.default_memory_fraction(
+            gpu.name, gpu.profile.hbm_gib, deployment.tp, deployment.attention_dp
+        )
+    if "runtime_reserve_gib" not in given:
+        updates["runtime_reserve_gib"] = spec.non_torch_gib + spec.cuda_graph_gib
+    return deployment.model_copy(update=updates) if updates else deployment
+
+
+def _kv_formats(engine: Engine, kv_dtype: str | None) -> dict[str, dict[str, Any]]:
+    """Cache formats per attention kind: kvplan's generic --kv-dtype table for kinds the
+    engine's file does not list, the engine's own formats on top."""
+    updates: dict[str, dict[str, Any]] = {}
+    if kv_dtype is not None:
+        generic = KV_DTYPE_OVERRIDES[kv_dtype]
+        for kind in ("gqa", "mla", "dsa", "csa", "hca", "swa"):
+            updates[kind] = dict(generic[kind if kind in generic else "v4"])
+    for kind, update in engine.kv_format_updates(kv_dtype).items():
+        updates[kind] = {**updates.get(kind, {}), **update}
+    return updates
+
+
+def _engine_for(deployment: Deployment) -> Engine:
+    engine = load_engine(deployment.engine)
+    if "kv_block_tokens" not in deployment.model_fields_set:
+        return engine
+    tokens = deployment.kv_block_tokens
+    blocks = engine.blocks.model_copy(update={"gqa_tokens": tokens, "mla_tokens": tokens})
+    return Engine(engine.profile.model_copy(update={"blocks": blocks}))
 
 
 @dataclass(frozen=True)
@@ -19,12 +72,14 @@ class Deployed:
     model: Model
     gpu: GPU
     deployment: Deployment
+    engine: Engine
 
     @classmethod
     def build(cls, model: Model, gpu: GPU, deployment: Deployment) -> Deployed:
+        engine = _engine_for(deployment)
+        deployment = resolve_deployment(engine, gpu, deployment)
         spec = with_weight_formats(model.spec, deployment.weight_formats)
-        if deployment.kv_dtype is not None:
-            spec = with_model_kv_dtype(spec, deployment.kv_dtype)
+        spec = with_attention_formats(spec, _kv_formats(engine, deployment.kv_dtype))
         deployed_model = model if spec is model.spec else Model(spec)
         for kind, _ in deployed_model.attention_groups:
             heads = kind.spec.num_heads
@@ -37,7 +92,11 @@ class Deployed:
                     + str(heads)
                     + " (set --tp, or a gpus_per_replica that divides it)",
                 )
-        return cls(deployed_model, gpu, deployment)
+        return cls(deployed_model, gpu, deployment, engine)
+
+    @property
+    def runtime_reserve_bytes(self) -> float:
+        return self.deployment.runtime_reserve_gib * GIB_BYTES
 
     @property
     def gpus(self) -> int:

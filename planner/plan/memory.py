@@ -9,10 +9,15 @@ data-parallel attention (N / TP groups of TP GPUs; DP = 1 is plain tensor parall
   (MLA/V4 latent and single-KV-head projections, V4 compressors, the DSA/CSA lightning
   indexer: ``Matrix.replicated``);
 - router and mHC mixers: replicated on every GPU.
-The KV pool is what is left of gpu_memory_utilization x HBM after weights, activations
-and the runtime reserve. MLA and V4 caches are one vector per token shared by all heads, so
-every TP rank holds a sequence's whole cache; GQA caches split by KV head. Sequences are
-spread over the N / TP data-parallel attention groups.
+The KV pool follows the deployment's serving engine (``planner.engines``): vLLM gives it
+gpu_memory_utilization x HBM minus weights, the profiled activation peak and the runtime
+reserve (non-torch + CUDA-graph memory); SGLang mem_fraction_static x free memory minus
+weights. The engine lays the cache out in pages (``planner.plan.kv_layout``) and admits
+sequences by its own rule: ``max_concurrent_sequences`` counts what physically fits while
+decoding, ``kv_pool_tokens`` / ``max_concurrency`` are what the engine logs at start-up.
+MLA and V4 caches are one vector per token shared by all heads, so every TP rank holds a
+sequence's whole cache; GQA caches split by KV head. Sequences are spread over the N / TP
+data-parallel attention groups, each its own engine with its own pool.
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from planner.engines import Admission
 from planner.errors import KvplanError
 from planner.model.attention import Matrix
 from planner.plan.deployed import Deployed
+from planner.plan.kv_layout import cache_pages
 from planner.units import GIB_BYTES
 
 SPLIT_OVER_ALL_GPUS = {"routed_experts"}
@@ -38,11 +45,6 @@ SPLIT_OVER_TP = {
     "shared_experts",
 }
 BF16_BYTES = 2
-FP32_BYTES = 4
-# Peak activation memory is estimated as this many live BF16 tensors of the widest per-token
-# activation, for max_batched_tokens tokens (an estimate; vLLM measures it by profiling a
-# dummy forward pass).
-ACTIVATION_LIVE_TENSORS = 4
 # Replica sizes tried when suggesting a GPU count that fits: the sizes tensor/expert
 # parallelism is commonly run at (powers of two, then whole 8-GPU nodes).
 SUGGESTED_GPU_COUNTS = (2, 4, 8, 16, 24, 32, 40, 48, 56, 64, 96, 128)
@@ -86,32 +88,44 @@ def weights_per_gpu(deployed: Deployed) -> dict[str, float]:
     return out
 
 
-def activation_bytes(deployed: Deployed) -> float:
-    """Estimated peak activations for one step of max_batched_tokens, plus FP32 logits."""
-    model, d = deployed.model, deployed.deployment
+def widest_activation_bytes_per_token(deployed: Deployed) -> float:
+    """Bytes of the widest per-token BF16 activation on one GPU (residual or a layer's
+    widest matrix output)."""
+    model = deployed.model
     widest = model.spec.hidden_size * model.spec.hc_mult
     for layer, _ in model.distinct_layers:
         for mat in model.layer_matrices(layer):
             widest = max(widest, mat.cols // shard_of(mat.group, mat, deployed))
-    per_token = widest * BF16_BYTES * ACTIVATION_LIVE_TENSORS
-    logits = d.max_num_seqs * model.spec.vocab_size * FP32_BYTES
-    return float(d.max_batched_tokens * per_token + logits)
+    return float(widest * BF16_BYTES)
 
 
-def reserved_bytes(deployed: Deployed) -> float:
-    """HBM the engine leaves alone, plus its own runtime reserve."""
-    total = deployed.gpu.hbm_bytes
+def activation_bytes(deployed: Deployed) -> float:
+    """The engine's peak activation estimate for one step of max_batched_tokens."""
     d = deployed.deployment
-    return total * (1 - d.gpu_memory_utilization) + d.runtime_reserve_gib * GIB_BYTES
+    return deployed.engine.activation_bytes(
+        widest_activation_bytes_per_token(deployed),
+        deployed.model.spec.vocab_size,
+        d.max_batched_tokens,
+        d.max_num_seqs,
+    )
 
 
 def _budget_unchecked(deployed: Deployed) -> MemoryBudget:
     weights = weights_per_gpu(deployed)
+    weights_bytes = sum(weights.values())
+    activations = activation_bytes(deployed)
+    _, held_back = deployed.engine.available_kv_bytes(
+        deployed.gpu.hbm_bytes,
+        weights_bytes,
+        activations,
+        deployed.deployment.gpu_memory_utilization,
+        deployed.runtime_reserve_bytes,
+    )
     return MemoryBudget(
         total_bytes=deployed.gpu.hbm_bytes,
-        reserved_bytes=reserved_bytes(deployed),
-        weights_bytes=sum(weights.values()),
-        activation_bytes=activation_bytes(deployed),
+        reserved_bytes=held_back,
+        weights_bytes=weights_bytes,
+        activation_bytes=activations,
         weights_by_component=weights,
     )
 
@@ -126,7 +140,7 @@ def _suggestions(deployed: Deployed) -> list[str]:
         trial = d.model_copy(
             update={"gpus_per_replica": gpus, "tensor_parallel": None, "expert_parallel": None}
         )
-        if _budget_unchecked(Deployed(deployed.model, deployed.gpu, trial)).kv_pool_bytes > 0:
+        if _budget_unchecked(Deployed.build(deployed.model, deployed.gpu, trial)).kv_pool_bytes > 0:
             hints.append(f"{gpus} GPUs per replica would fit")
             break
     formats = deployed.model.spec.weight_formats
@@ -167,29 +181,56 @@ def memory_budget(deployed: Deployed, suggest: bool = True) -> MemoryBudget:
     return budget
 
 
+def engine_admission(deployed: Deployed, budget: MemoryBudget | None = None) -> Admission:
+    """The engine's admission of the deployed model on one GPU (one attention-DP engine);
+    with ``budget`` None only the geometry (unit bytes, per-sequence units) is meaningful."""
+    d = deployed.deployment
+    pool = budget.kv_pool_bytes if budget is not None else 0.0
+    return deployed.engine.admission(
+        cache_pages(deployed), pool, d.max_batched_tokens, d.max_num_seqs
+    )
+
+
 def sequence_bytes_per_gpu(deployed: Deployed, context_tokens: ArrayLike) -> NDArray[np.float64]:
-    """Cache bytes one sequence of L tokens occupies on each GPU of its attention group,
-    with L rounded up to whole KV blocks and the fixed per-sequence state included."""
-    block = deployed.deployment.kv_block_tokens
-    # A sequence holds at least one token, so it always occupies at least one block.
-    context = np.maximum(np.asarray(context_tokens, dtype=np.int64), 1)
-    rounded = -(-context // block) * block
-    model = deployed.model
-    total = np.zeros(np.shape(context), dtype=np.float64)
-    for kind, count in model.attention_groups:
-        share = kind.kv_shard_fraction(deployed.tp)
-        total = total + count * share * (kind.kv_bytes(rounded) + kind.state_bytes())
-    return total
+    """Cache bytes one decoding sequence of L tokens holds on each GPU of its attention
+    group, in the engine's whole pages, fixed state (windows, compressor state) included."""
+    admission = engine_admission(deployed)
+    return admission.held_units(context_tokens) * admission.unit_bytes
 
 
 def max_concurrent_sequences(
     deployed: Deployed, context_tokens: ArrayLike, budget: MemoryBudget | None = None
 ) -> NDArray[np.int64]:
-    """Most sequences of L tokens one replica can hold at once (vectorised over L)."""
+    """Most sequences of L tokens one replica can hold at once while decoding (vectorised
+    over L): what physically fits in each attention-DP engine's pool, times the engines."""
     budget = budget or memory_budget(deployed)
-    per_seq = sequence_bytes_per_gpu(deployed, context_tokens)
-    per_group = np.floor(budget.kv_pool_bytes / per_seq).astype(np.int64)
-    return per_group * deployed.attention_dp
+    admission = engine_admission(deployed, budget)
+    per_group = np.floor(admission.pool_units / admission.held_units(context_tokens))
+    if admission.swa_pool_tokens is not None and admission.swa_tokens_per_request:
+        per_group = np.minimum(
+            per_group, admission.swa_pool_tokens // admission.swa_tokens_per_request
+        )
+    return per_group.astype(np.int64) * deployed.attention_dp
+
+
+def kv_pool_tokens(
+    deployed: Deployed, context_tokens: ArrayLike, budget: MemoryBudget | None = None
+) -> NDArray[np.int64]:
+    """What the engine logs as its KV cache size in tokens, per attention-DP engine, when
+    started with max_model_len = L (vLLM: 'GPU KV cache size'; SGLang:
+    max_total_num_tokens)."""
+    admission = engine_admission(deployed, budget or memory_budget(deployed))
+    return admission.kv_pool_tokens(context_tokens)
+
+
+def max_concurrency(
+    deployed: Deployed, context_tokens: ArrayLike, budget: MemoryBudget | None = None
+) -> NDArray[np.float64]:
+    """What the engine logs as its maximum concurrency for L-token requests, per
+    attention-DP engine (vLLM: 'Maximum concurrency for L tokens per request'; SGLang logs
+    none: pool tokens / L)."""
+    admission = engine_admission(deployed, budget or memory_budget(deployed))
+    return admission.max_concurrency(context_tokens)
 
 
 def max_context_tokens(

@@ -12,7 +12,13 @@ from planner.plan.cost import (
     usd_per_million_tokens,
 )
 from planner.plan.deployed import Deployed
-from planner.plan.memory import max_concurrent_sequences, memory_budget, sequence_bytes_per_gpu
+from planner.plan.memory import (
+    kv_pool_tokens,
+    max_concurrency,
+    max_concurrent_sequences,
+    memory_budget,
+    sequence_bytes_per_gpu,
+)
 from planner.plan.prefill import cached_prompt_tokens, prefill_time_s, prefill_tokens_per_s
 from planner.plan.throughput import DEFAULT_TTFT_PERCENTILE, decode_point, size_replicas
 
@@ -27,7 +33,8 @@ def plan_report(
 ) -> dict[str, Any]:
     """Memory, concurrency, decode/prefill speed and cost for one replica at context L.
 
-    The decode batch defaults to the most sequences that fit (capped at max_num_seqs).
+    The decode batch defaults to the most sequences that fit, capped at max_num_seqs per
+    attention-DP engine (vLLM and SGLang apply it per data-parallel engine).
     Prefill speed, TTFT and $/M input are for a prompt of ``input_tokens`` (default L), a
     share ``prefix_hit_ratio`` of it served from the prefix cache: prefill throughput counts
     prompt tokens (cached included) of a replica that only prefills at its full token
@@ -80,6 +87,15 @@ def plan_report(
             "weights_by_component_bytes": budget.weights_by_component,
         },
         "max_concurrent_sequences": max_seqs,
+        "engine": {
+            "name": deployed.engine.name,
+            "version": deployed.engine.profile.version,
+            "max_num_batched_tokens": deployed.deployment.max_batched_tokens,
+            "max_num_seqs": deployed.deployment.max_num_seqs,
+            "memory_fraction": deployed.deployment.gpu_memory_utilization,
+        },
+        "kv_pool_tokens": int(kv_pool_tokens(deployed, context_tokens, budget)),
+        "max_concurrency": float(max_concurrency(deployed, context_tokens, budget)),
         "decode": {
             "batch": batch,
             "context_tokens": context_tokens,

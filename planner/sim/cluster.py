@@ -18,7 +18,7 @@ from planner.errors import KvplanError
 from planner.hardware import load_gpu
 from planner.model.resolve import resolve_model
 from planner.plan.deployed import Deployed
-from planner.plan.memory import memory_budget
+from planner.plan.memory import memory_budget, sequence_bytes_per_gpu
 from planner.plan.perf import StepModel
 from planner.schema import Scenario
 from planner.sim.metrics import TimeSeries
@@ -34,28 +34,32 @@ from planner.sim.router import Router
 from planner.sim.workload import Workload
 from planner.units import GB_BYTES, GIB_BYTES
 
+# Two contexts, multiples of every engine block size, far beyond any sliding window: the
+# engine's per-sequence bytes between them grow linearly.
+_LINEAR_FROM_TOKENS = 2**20
+_LINEAR_TO_TOKENS = 2**21
+
 
 def block_geometry(deployed: Deployed, block_tokens: int) -> tuple[float, int, int]:
     """(bytes of one block on one GPU, blocks of fixed state per sequence, blocks per
-    attention-DP group: a sequence lives in one group's pool). A block holds block_tokens
-    of context for every layer: a compressed layer stores block_tokens / m entries of it
-    (amortised, so a block smaller than m still carries its share of those entries)."""
-    model = deployed.model
-    block_bytes = 0.0
-    state_bytes = 0.0
-    for kind, count in model.attention_groups:
-        share = kind.kv_shard_fraction(deployed.tp)
-        block_bytes += count * share * block_tokens * kind.kv_bytes_per_token
-        state_bytes += count * share * kind.state_bytes()
-    if block_bytes <= 0:
+    attention-DP group: a sequence lives in one group's pool), from the same engine-aware
+    numbers as ``kvplan plan``: a sequence's bytes in the engine's layout
+    (``sequence_bytes_per_gpu``) grow by a fixed amount per token (amortised, so a block
+    smaller than a compressed layer's ratio still carries its share of those entries) on
+    top of fixed state (sliding windows, compressor state, in the engine's whole pages)."""
+    low, high = sequence_bytes_per_gpu(deployed, [_LINEAR_FROM_TOKENS, _LINEAR_TO_TOKENS])
+    per_token = float(high - low) / (_LINEAR_TO_TOKENS - _LINEAR_FROM_TOKENS)
+    if per_token <= 0:
         raise KvplanError(
             "the model's cache does not grow with context; nothing to page",
             field="block_tokens",
             value=block_tokens,
         )
+    fixed = max(float(low) - per_token * _LINEAR_FROM_TOKENS, 0.0)
+    block_bytes = per_token * block_tokens
     pool = memory_budget(deployed).kv_pool_bytes
     per_group = math.floor(pool / block_bytes)
-    return block_bytes, math.ceil(state_bytes / block_bytes), per_group
+    return block_bytes, math.ceil(fixed / block_bytes), per_group
 
 
 class Cluster:

@@ -53,15 +53,24 @@ def test_v32_holds_nothing_beyond_its_maximum_context(gpu: str) -> None:
 @pytest.mark.parametrize("gpu", ["h200", "b200"])
 @pytest.mark.parametrize("model", ["deepseek-v4-flash", "deepseek-v4-pro"])
 def test_1m_count_is_pool_over_sequence_cache(gpu: str, model: str) -> None:
-    # Independent route to the same number: V4 caches one entry per compressed group shared
-    # by all heads, so with TP 8 (attention DP 1) every GPU holds each sequence's whole
-    # cache, rounded up to 64-token blocks (1M is a whole number of blocks).
+    # Independent route to the same number, in vLLM 0.33's layout: V4 caches one entry per
+    # compressed group shared by all heads, so with TP 8 (attention DP 1) every GPU holds
+    # each sequence's whole cache. All cache groups draw from one pool of blocks, each the
+    # size of the widest group: the compressed group (256 tokens of context per block) with
+    # pages padded to 576 B: CSA 64 x 584 = 37,376 -> 37,440, FP8 indexer 64 x 132 = 8,448
+    # -> 8,640, HCA 2 x 584 = 1,168 -> 1,728.
+    # Flash: 21 CSA + 20 HCA layers: 21 x (37,440 + 8,640) + 20 x 1,728 = 1,002,240 B.
+    # Pro: 30 CSA + 31 HCA layers: 30 x (37,440 + 8,640) + 31 x 1,728 = 1,435,968 B.
+    # A decoding 1M sequence holds 4,096 compressed blocks, 3 blocks in each of the two
+    # sliding-window groups (128-token window in 64-token blocks), 3 CSA compressor-state
+    # blocks (window 8, 4 slots) and 17 HCA compressor-state blocks (window 128, 8 slots):
+    # 4,122 blocks.
+    block_bytes = {"deepseek-v4-flash": 1_002_240, "deepseek-v4-pro": 1_435_968}[model]
     curve = curves_on(gpu)[model]
     deployed = Deployed.build(load_model(model), load_gpu(gpu), EIGHT)
     assert deployed.attention_dp == 1
-    per_sequence = float(deployed.model.cache_bytes(ONE_M))
-    expected = math.floor(memory_budget(deployed).kv_pool_bytes / per_sequence)
-    assert at(curve, ONE_M) == expected
+    blocks = math.floor(memory_budget(deployed).kv_pool_bytes / block_bytes)
+    assert at(curve, ONE_M) == blocks // 4_122
 
 
 def test_plan_beyond_maximum_context_is_a_one_line_error(

@@ -42,13 +42,26 @@ LLAMA_PARAMS = 68_451_041_280 + 2 * 1_050_673_152  # 70,552,387,584
 LLAMA_BF16_BYTES = 2 * LLAMA_PARAMS  # 141,104,775,168
 
 
-def llama_activations(gpus: int) -> int:
-    """Activation estimate: 4 BF16 tensors of the widest per-token activation for 8,192
-    tokens, plus FP32 logits of 256 sequences x 128,256 vocab. The widest is the 8,192
+# vLLM 0.33.0 defaults per data-parallel engine (engine/arg_utils.py get_batch_defaults,
+# OpenAI server): >= 160 GiB devices 16,384 tokens / 1,024 sequences; >= 70 GiB and not an
+# A100 8,192 / 1,024; otherwise 2,048 / 256. gpu_memory_utilization 0.92 (config/cache.py).
+VLLM_BATCH_DEFAULTS = {
+    "h100-sxm": (8192, 1024),  # 79.65 GiB
+    "a100-80gb": (2048, 256),  # A100s stay on the small tier
+    "mi300x": (16384, 1024),  # 191.69 GiB
+    "ascend-910b": (2048, 256),  # 64 GiB
+}
+VLLM_MEMORY_UTILIZATION = 0.92
+RUNTIME_RESERVE_GIB = 2.0  # engines/vllm.yaml: non-torch 1 GiB + CUDA graphs 1 GiB
+
+
+def llama_activations(gpus: int, tokens: int = 8192, sequences: int = 1024) -> int:
+    """Activation estimate: 4 BF16 tensors of the widest per-token activation for the
+    token budget, plus FP32 logits of max_num_seqs x 128,256 vocab. The widest is the 8,192
     hidden or the gate/up output 28,672 / N (14,336 on 2 GPUs, 7,168 on 4).
-    On 4 GPUs: 8,192 x 8,192 x 2 x 4 + 256 x 128,256 x 4 = 668,205,056 B."""
+    On 4 H100: 8,192 x 8,192 x 2 x 4 + 1,024 x 128,256 x 4 = 1,062,207,488 B."""
     widest = max(8192, 28_672 // gpus)
-    return 8192 * widest * 2 * 4 + 256 * 128_256 * 4
+    return tokens * widest * 2 * 4 + sequences * 128_256 * 4
 
 
 def _llama_on(gpu_name: str, gpus: int) -> Deployed:
@@ -72,13 +85,16 @@ def test_llama_memory_budget(gpu_name, gpus):
     budget = memory_budget(deployed)
     # Every Llama weight is split over the TP = N GPUs.
     assert budget.weights_bytes == pytest.approx(LLAMA_BF16_BYTES / gpus)
-    assert budget.activation_bytes == llama_activations(gpus)
-    # Reserve: 10% of HBM left by gpu_memory_utilization 0.9, plus 2 GiB runtime reserve.
-    assert budget.reserved_bytes == pytest.approx(0.1 * total + 2 * GIB)
-    pool = total - 0.1 * total - 2 * GIB - LLAMA_BF16_BYTES / gpus - llama_activations(gpus)
+    activations = llama_activations(gpus, *VLLM_BATCH_DEFAULTS[gpu_name])
+    assert budget.activation_bytes == activations
+    # Reserve: 8% of HBM left by gpu_memory_utilization 0.92, plus 2 GiB runtime reserve.
+    held = (1 - VLLM_MEMORY_UTILIZATION) * total + RUNTIME_RESERVE_GIB * GIB
+    assert budget.reserved_bytes == pytest.approx(held)
+    pool = total - held - LLAMA_BF16_BYTES / gpus - activations
     assert budget.kv_pool_bytes == pytest.approx(pool)
     # One 8,192-token sequence: 327,680 B/token x 8,192 = 2,684,354,560 B, of which each GPU
-    # keeps ceil(8 KV heads / N) / 8.
+    # keeps ceil(8 KV heads / N) / 8; 8,192 tokens are 512 whole 16-token blocks, so whole
+    # blocks of the pool and whole sequences agree.
     share = math.ceil(8 / gpus) / 8
     per_seq = 327_680 * 8192 * share
     assert max_concurrent_sequences(deployed, 8192) == math.floor(pool / per_seq)
@@ -86,9 +102,9 @@ def test_llama_memory_budget(gpu_name, gpus):
 
 def test_llama_h100_numbers():
     # The case above, written out for 4 x H100: HBM 79.65 GiB = 85,523,493,273.6 B;
-    # pool = 0.9 x HBM - 2 GiB - 35,276,193,792 - 668,205,056 = 38,822,125,211 B;
-    # each GPU keeps 2 of 8 KV heads: 671,088,640 B per sequence -> 57 sequences.
-    assert max_concurrent_sequences(_llama_on("h100-sxm", 4), 8192) == 57
+    # pool = 0.92 x HBM - 2 GiB - 35,276,193,792 - 1,062,207,488 = 40,195,728,884 B;
+    # each GPU keeps 2 of 8 KV heads: 671,088,640 B per sequence -> 59 sequences.
+    assert max_concurrent_sequences(_llama_on("h100-sxm", 4), 8192) == 59
 
 
 def test_v4_flash_experts_on_b200():

@@ -1,0 +1,474 @@
+"""Serving engines: how vLLM, SGLang and TensorRT-LLM lay out the KV cache, how much memory
+they give it, how many requests they admit, and their defaults.
+
+One YAML per engine in ``engines/`` (beside ``hardware_profiles/``), every value with its
+engine version and source path, checked on load like the GPU profiles. An engine is that
+data plus its admission rule: the functions below that turn a model's per-layer cache pages
+(built by ``planner.plan.kv_layout`` from the engine's layout data) into the numbers the
+engine logs at start-up and the bytes a running sequence holds.
+
+Rules (sources in the YAML files):
+- ``vllm`` (vLLM V1): available = gpu_memory_utilization x HBM - weights - profiled
+  activation peak - non-torch memory - CUDA-graph memory. Layers whose caches behave alike
+  are grouped; all groups draw block ids from one pool and a block costs the widest group's
+  pages (``_packed_groups``, after vLLM's ``_get_packed_kv_cache_groups``). Maximum
+  concurrency = blocks / sum over groups of one request's blocks at max_model_len, where a
+  sliding-window or compressor-state group budgets window - 1 + max_in_flight_tokens tokens
+  (+1 block); the logged KV cache size in tokens is int(concurrency x max_model_len).
+- ``sglang``: pool = mem_fraction_static x (free memory before loading) - weights - buffers;
+  a token-granular pool of max_total_num_tokens. DeepSeek-V4: a full pool of compressed
+  entries plus an SWA pool of swa_full_tokens_ratio x its tokens (C4 compressor rings priced
+  per SWA page), and C128 rings reserved for every request slot.
+- ``trtllm`` (unverified): free_gpu_memory_fraction x (HBM - weights - activations -
+  buffers), blocks of tokens_per_block tokens holding every layer.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from pydantic import BaseModel, ConfigDict, Field
+
+from planner.errors import ConfigError, UnknownNameError
+from planner.units import GIB_BYTES, MIB_BYTES
+from planner.validation import check_sources, read_document, validate
+
+ENGINE_DIR_ENV = "KVPLAN_ENGINE_DIR"
+DEFAULT_ENGINE_DIR = Path(__file__).resolve().parent.parent / "engines"
+KV_DTYPES = ("auto", "fp8", "bf16")
+ATTENTION_KINDS = ("gqa", "mla", "dsa", "csa", "hca", "swa")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DefaultsTier(_Frozen):
+    """Engine defaults for GPUs of at least ``min_hbm_gib`` (first matching tier wins)."""
+
+    min_hbm_gib: float = Field(ge=0)
+    max_num_batched_tokens: int = Field(gt=0)
+    max_num_seqs: int = Field(gt=0, description="per data-parallel engine")
+    cuda_graph_max_batch: int | None = Field(None, gt=0)
+    excluded_gpus: tuple[str, ...] = ()
+
+
+class EngineDefaults(_Frozen):
+    tiers: tuple[DefaultsTier, ...] = Field(min_length=1)
+
+
+class BlockSizes(_Frozen):
+    """Tokens (or state slots) per paged block, by cache."""
+
+    gqa_tokens: int = Field(gt=0)
+    mla_tokens: int = Field(gt=0, description="MLA and DSA caches")
+    compressed_tokens: int = Field(gt=0, description="V4 compressed entries: tokens of context")
+    window_tokens: int = Field(gt=0, description="V4 sliding-window cache")
+    csa_state_slots: int = Field(gt=0, description="V4 CSA compressor state (ring rows)")
+    hca_state_slots: int = Field(gt=0, description="V4 HCA compressor state (ring rows)")
+
+
+class AdmissionSpec(_Frozen):
+    rule: Literal["vllm", "sglang", "trtllm"]
+    memory_fraction: float | None = Field(
+        None, gt=0, le=1, description="default memory fraction; None: the engine computes it"
+    )
+    in_flight_batches: int = Field(1, ge=0, description="vLLM max_concurrent_batches")
+    cuda_context_gib: float = Field(0.0, ge=0)
+    non_torch_gib: float = Field(0.0, ge=0)
+    cuda_graph_gib: float = Field(0.0, ge=0)
+    activation_live_tensors: float = Field(0.0, ge=0)
+    sampler_bytes_per_vocab_entry: float = Field(0.0, ge=0)
+    swa_full_tokens_ratio: float | None = Field(None, gt=0, le=1)
+    reserve_base_mib: float = Field(0.0, ge=0)
+    reserve_mib_per_chunk_token: float = Field(0.0, ge=0)
+    reserve_mib_per_tp_rank: float = Field(0.0, ge=0)
+    reserve_mib_per_graph_batch: float = Field(0.0, ge=0)
+    reserve_floor_mib: float = Field(0.0, ge=0)
+    reserve_floor_above_gib: float = Field(0.0, ge=0)
+
+
+class EngineProfile(_Frozen):
+    name: str
+    display_name: str
+    version: str
+    repository: str
+    kv_formats: dict[
+        Literal["auto", "fp8", "bf16"],
+        dict[Literal["gqa", "mla", "dsa", "csa", "hca", "swa"], dict[str, Any]],
+    ]
+    blocks: BlockSizes
+    page_alignment_bytes: dict[Literal["fp8", "bf16"], int] = Field(default_factory=dict)
+    admission: AdmissionSpec
+    defaults: EngineDefaults
+    sources: dict[str, str]
+    notes: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- cache pages
+CacheRole = Literal["context", "window", "csa_state", "hca_state"]
+
+
+@dataclass(frozen=True, slots=True)
+class CachePage:
+    """One kind of per-layer paged cache, as an engine lays it out on one GPU.
+
+    ``block_tokens`` is the context (or, for compressor state, ring rows) one page covers;
+    ``page_bytes`` is one layer's page on one GPU with the engine's padding; ``window_tokens``
+    is the sliding window (compressor state: overlap x ratio) of a non-growing cache.
+    """
+
+    role: CacheRole
+    layers: int
+    block_tokens: int
+    page_bytes: float
+    window_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    pages: tuple[CachePage, ...]  # the bucket's page kinds (one per page size)
+    count: int  # groups this bucket splits into
+    block_tokens: int
+    window_tokens: int
+    role: CacheRole
+
+
+def _approximate_gcd(values: list[int], lower_bound: int) -> int:
+    """The divisor d >= lower_bound with least total round-up padding (ties: larger d)."""
+    best_d, best_pad = lower_bound, None
+    for d in range(max(1, lower_bound), max(values) + 1):
+        pad = sum((d - x % d) % d for x in values)
+        if best_pad is None or pad <= best_pad:
+            best_d, best_pad = d, pad
+    return best_d
+
+
+def _packed_groups(pages: list[CachePage]) -> tuple[list[_Group], float]:
+    """vLLM's grouping of layers into cache groups, and the bytes of one pool block.
+
+    Pages alike in role, block size and window form a bucket; a bucket whose page sizes
+    each cover the same number of layers is a repeating pattern and splits into groups of
+    ``repeats`` layers per page size (the repeat count picked to minimise padding); other
+    buckets stay whole. One block of the shared pool holds the widest group's pages.
+    """
+    layers_by_page: Counter[tuple[CacheRole, int, int, float]] = Counter()
+    for page in pages:
+        layers_by_page[(page.role, page.block_tokens, page.window_tokens, page.page_bytes)] += (
+            page.layers
+        )
+    buckets: dict[tuple[str, int, int], list[CachePage]] = {}
+    for (role, block, window, page_bytes), layers in layers_by_page.items():
+        buckets.setdefault((role, block, window), []).append(
+            CachePage(role, layers, block, page_bytes, window)
+        )
+    layer_counts = {key: Counter(p.layers for p in group) for key, group in buckets.items()}
+    balanced = {key: len(counts) == 1 for key, counts in layer_counts.items()}
+    most = {key: max(p.layers for p in group) for key, group in buckets.items()}
+    floor = max(
+        (most[k] for k, group in buckets.items() if balanced[k] and len(group) > 1), default=0
+    )
+    repeats = _approximate_gcd([most[k] for k in buckets if balanced[k]], floor) if floor else None
+    groups = []
+    block_bytes = 0.0
+    for key, group in buckets.items():
+        count = math.ceil(most[key] / repeats) if balanced[key] and repeats else 1
+        widest = sum(math.ceil(p.layers / count) * p.page_bytes for p in group)
+        block_bytes = max(block_bytes, widest)
+        groups.append(_Group(tuple(group), count, key[1], key[2], group[0].role))
+    return groups, block_bytes
+
+
+def _cdiv(a: NDArray[np.int64], b: int) -> NDArray[np.int64]:
+    return -(-a // b)
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What an engine admits on one GPU (one attention-DP engine) for a model.
+
+    ``request_units(L)``: pool units one request is budgeted at max_model_len L (what the
+    engine's logged concurrency divides by); ``held_units(L)``: units a sequence of L tokens
+    actually holds while decoding; ``pool_units``: units in the pool; ``unit_bytes``: bytes
+    of one unit (a block for vLLM / TensorRT-LLM, a token for SGLang).
+    """
+
+    rule: str
+    pool_units: float
+    unit_bytes: float
+    groups: tuple[_Group, ...]
+    in_flight_tokens: int
+    max_requests: int | None = None
+    swa_pool_tokens: float | None = None
+    swa_tokens_per_request: int = 0
+    logged_tokens_are_pool: bool = False
+
+    def _units(self, context_tokens: ArrayLike, budget: bool) -> NDArray[np.float64]:
+        context = np.maximum(np.asarray(context_tokens, dtype=np.int64), 1)
+        if self.rule == "sglang":
+            return np.asarray(_cdiv(context, self.groups[0].block_tokens), dtype=np.float64) * (
+                self.groups[0].block_tokens
+            )
+        total = np.zeros(np.shape(context), dtype=np.float64)
+        for g in self.groups:
+            if self.rule == "trtllm":
+                # Unpacked: every page kind costs its own pages, counted in bytes.
+                g_blocks = _cdiv(context, g.block_tokens)
+                if g.role != "context":
+                    g_blocks = np.minimum(
+                        g_blocks, _cdiv(np.asarray(g.window_tokens), g.block_tokens) + 1
+                    )
+                total = total + g_blocks * sum(p.layers * p.page_bytes for p in g.pages)
+                continue
+            if g.role == "context":
+                blocks = _cdiv(context, g.block_tokens)
+            else:
+                span = g.window_tokens - 1 + (self.in_flight_tokens if budget else 1)
+                blocks = _cdiv(np.minimum(span, context), g.block_tokens) + 1
+                blocks = np.minimum(blocks, _cdiv(context, g.block_tokens) + 1)
+            total = total + g.count * blocks
+        return total
+
+    def request_units(self, context_tokens: ArrayLike) -> NDArray[np.float64]:
+        return self._units(context_tokens, budget=True)
+
+    def held_units(self, context_tokens: ArrayLike) -> NDArray[np.float64]:
+        return self._units(context_tokens, budget=False)
+
+    def max_concurrency(self, context_tokens: ArrayLike) -> NDArray[np.float64]:
+        """The engine's logged maximum concurrency for requests of L tokens (per engine)."""
+        per_request = self.request_units(context_tokens)
+        concurrency = self.pool_units / per_request
+        if self.swa_pool_tokens is not None and self.swa_tokens_per_request:
+            concurrency = np.minimum(
+                concurrency, self.swa_pool_tokens / self.swa_tokens_per_request
+            )
+        return np.asarray(concurrency, dtype=np.float64)
+
+    def kv_pool_tokens(self, context_tokens: ArrayLike) -> NDArray[np.int64]:
+        """The engine's logged KV cache size in tokens (per engine)."""
+        if self.logged_tokens_are_pool:
+            full = np.full(np.shape(context_tokens), self.pool_units)
+            return np.asarray(np.floor(full), dtype=np.int64)
+        context = np.asarray(context_tokens, dtype=np.int64)
+        return np.asarray(np.floor(self.max_concurrency(context) * context), dtype=np.int64)
+
+
+def _vllm_admission(
+    pages: list[CachePage], available_bytes: float, in_flight_tokens: int
+) -> Admission:
+    groups, block_bytes = _packed_groups(pages)
+    blocks = math.floor(max(available_bytes, 0.0) / block_bytes)
+    return Admission("vllm", blocks, block_bytes, tuple(groups), in_flight_tokens)
+
+
+def _unpacked_admission(pages: list[CachePage], available_bytes: float) -> Admission:
+    """TensorRT-LLM (unverified): each page kind in its own pool, sized in bytes."""
+    groups = tuple(_Group((p,), 1, p.block_tokens, p.window_tokens, p.role) for p in pages)
+    return Admission("trtllm", max(available_bytes, 0.0), 1.0, groups, 0)
+
+
+def _sglang_admission(
+    pages: list[CachePage],
+    available_bytes: float,
+    swa_ratio: float | None,
+    max_requests: int,
+) -> Admission:
+    """Token pool (SGLang): bytes per full-pool token; V4 adds the SWA pool and rings."""
+    context = [p for p in pages if p.role == "context"]
+    page_tokens = max((p.block_tokens for p in context), default=1)
+    per_full_token = sum(p.layers * p.page_bytes / p.block_tokens for p in context)
+    per_swa_token = sum(
+        p.layers * p.page_bytes / (p.block_tokens if p.role == "window" else page_tokens)
+        for p in pages
+        if p.role in ("window", "csa_state")
+    )
+    fixed = 0.0
+    for p in pages:
+        if p.role == "hca_state":
+            row_bytes = p.page_bytes / p.block_tokens
+            slots = max_requests + 1
+            rows = math.ceil((slots * p.block_tokens + p.block_tokens + 1) / 128) * 128
+            fixed += rows * row_bytes * p.layers
+    has_swa = per_swa_token > 0
+    ratio = swa_ratio if (has_swa and swa_ratio is not None) else 0.0
+    per_token = per_full_token + ratio * per_swa_token
+    full = math.floor(max(available_bytes - fixed, 0.0) / per_token) // page_tokens * page_tokens
+    window = max((p.window_tokens for p in pages if p.role == "window"), default=0)
+    swa_tokens = None
+    swa_per_request = 0
+    if has_swa:
+        swa_tokens = math.floor(full * ratio) // page_tokens * page_tokens
+        swa_per_request = (math.ceil((window - 1) / page_tokens) + 1) * page_tokens
+    group = _Group(tuple(context), 1, page_tokens, 0, "context")
+    return Admission(
+        "sglang",
+        full,
+        per_token,
+        (group,),
+        0,
+        max_requests=max_requests,
+        swa_pool_tokens=swa_tokens,
+        swa_tokens_per_request=swa_per_request,
+        logged_tokens_are_pool=True,
+    )
+
+
+# --------------------------------------------------------------------------- engine
+class Engine:
+    """A validated engine profile with its defaults and admission rule."""
+
+    def __init__(self, profile: EngineProfile) -> None:
+        self.profile = profile
+        self.name = profile.name
+        self.admission_spec = profile.admission
+        self.blocks = profile.blocks
+
+    def tier(self, gpu_name: str, hbm_gib: float) -> DefaultsTier:
+        for tier in self.profile.defaults.tiers:
+            if hbm_gib >= tier.min_hbm_gib and gpu_name not in tier.excluded_gpus:
+                return tier
+        return self.profile.defaults.tiers[-1]
+
+    def kv_format_updates(self, kv_dtype: str | None) -> dict[str, dict[str, Any]]:
+        """Storage-format updates per attention kind: the engine's defaults, then the
+        ``--kv-dtype`` choice on top."""
+        merged: dict[str, dict[str, Any]] = {}
+        for key in ("auto", kv_dtype or "auto"):
+            for kind, update in self.profile.kv_formats.get(key, {}).items():  # type: ignore[call-overload]
+                merged[kind] = {**merged.get(kind, {}), **update}
+        return merged
+
+    def page_alignment_bytes(self, entry_dtype: Literal["fp8", "bf16"]) -> int:
+        return self.profile.page_alignment_bytes.get(entry_dtype, 1)
+
+    def default_memory_fraction(
+        self, gpu_name: str, hbm_gib: float, tensor_parallel: int, attention_dp: int
+    ) -> float:
+        """The engine's memory fraction when the user sets none (SGLang computes its
+        mem_fraction_static from the chunk size, TP size and CUDA-graph batch)."""
+        a = self.admission_spec
+        if a.memory_fraction is not None:
+            return a.memory_fraction
+        tier = self.tier(gpu_name, hbm_gib)
+        gpu_mib = hbm_gib * GIB_BYTES / MIB_BYTES
+        chunk = max(tier.max_num_batched_tokens // max(attention_dp, 1), 2048)
+        reserved = (
+            a.reserve_base_mib
+            + a.reserve_mib_per_chunk_token * chunk
+            + a.reserve_mib_per_tp_rank * tensor_parallel * attention_dp
+            + a.reserve_mib_per_graph_batch * (tier.cuda_graph_max_batch or 0)
+        )
+        if hbm_gib > a.reserve_floor_above_gib:
+            reserved = max(reserved, a.reserve_floor_mib)
+        return round((gpu_mib - reserved) / gpu_mib, 3)
+
+    def activation_bytes(
+        self,
+        widest_bytes_per_token: float,
+        vocab_size: int,
+        max_batched_tokens: int,
+        max_num_seqs: int,
+    ) -> float:
+        """Peak activation memory of one step. vLLM / TensorRT-LLM: live tensors of the
+        widest activation for the token budget plus the sampler's logits for max_num_seqs
+        sequences (what their profiling run measures). SGLang: the activation share of its
+        mem_fraction_static reserve (reserve_mib_per_chunk_token x chunk, at least 2048)."""
+        a = self.admission_spec
+        if a.rule == "sglang":
+            chunk = max(max_batched_tokens, 2048)
+            return a.reserve_mib_per_chunk_token * chunk * MIB_BYTES
+        forward = max_batched_tokens * widest_bytes_per_token * a.activation_live_tensors
+        sampler = max_num_seqs * vocab_size * a.sampler_bytes_per_vocab_entry
+        return float(forward + sampler)
+
+    def available_kv_bytes(
+        self,
+        total_bytes: float,
+        weights_bytes: float,
+        activation_bytes: float,
+        memory_fraction: float,
+        runtime_reserve_bytes: float | None,
+    ) -> tuple[float, float]:
+        """(KV pool bytes per GPU, bytes held back besides weights and activations)."""
+        a = self.admission_spec
+        buffers = (
+            runtime_reserve_bytes
+            if runtime_reserve_bytes is not None
+            else (a.non_torch_gib + a.cuda_graph_gib) * GIB_BYTES
+        )
+        context = a.cuda_context_gib * GIB_BYTES
+        if a.rule == "vllm":
+            kv = memory_fraction * total_bytes - weights_bytes - activation_bytes - buffers
+        elif a.rule == "sglang":
+            # Activations and CUDA graphs live in the (1 - fraction) slack, not in the pool.
+            kv = memory_fraction * (total_bytes - context) - weights_bytes - buffers
+        else:
+            free = total_bytes - context - weights_bytes - activation_bytes - buffers
+            kv = memory_fraction * free
+        held_back = total_bytes - kv - weights_bytes - activation_bytes
+        return kv, held_back
+
+    def admission(
+        self,
+        pages: list[CachePage],
+        available_bytes: float,
+        max_batched_tokens: int,
+        max_num_seqs: int,
+    ) -> Admission:
+        a = self.admission_spec
+        if a.rule == "sglang":
+            return _sglang_admission(pages, available_bytes, a.swa_full_tokens_ratio, max_num_seqs)
+        if a.rule == "trtllm":
+            return _unpacked_admission(pages, available_bytes)
+        in_flight = a.in_flight_batches * max_batched_tokens
+        return _vllm_admission(pages, available_bytes, in_flight)
+
+
+# --------------------------------------------------------------------------- loading
+def engine_dir() -> Path:
+    return Path(os.environ.get(ENGINE_DIR_ENV, DEFAULT_ENGINE_DIR))
+
+
+def engine_names(directory: Path | None = None) -> list[str]:
+    return sorted(p.stem for p in (directory or engine_dir()).glob("*.yaml"))
+
+
+def profile_from_file(path: Path) -> EngineProfile:
+    raw = read_document(path)
+    where = path.name
+    if not isinstance(raw, dict):
+        raise ConfigError("an engine profile must be a mapping", where=where)
+    check_sources(raw, where)
+    profile = validate(EngineProfile, raw, where)
+    if profile.name != path.stem:
+        raise ConfigError(
+            "engine name differs from its file name", where=where, field="name", value=profile.name
+        )
+    return profile
+
+
+@cache
+def _load(directory: str, name: str) -> Engine:
+    path = Path(directory) / f"{name}.yaml"
+    if not path.is_file():
+        raise UnknownNameError(
+            "unknown serving engine",
+            field="engine",
+            value=name,
+            expected="one of " + ", ".join(engine_names(Path(directory))),
+        )
+    return Engine(profile_from_file(path))
+
+
+def load_engine(name: str) -> Engine:
+    """An engine by name (file stem in engines/, e.g. 'vllm')."""
+    return _load(str(engine_dir()), name)
