@@ -12,7 +12,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from planner import limits as lim
 from planner.dtypes import STORAGE_FORMATS
+from planner.units import MAX_TOKEN_COUNT
 
 
 def _known_format(name: str) -> str:
@@ -25,10 +27,25 @@ def _known_format(name: str) -> str:
 
 FormatName = Annotated[str, AfterValidator(_known_format)]
 PositiveInt = Annotated[int, Field(gt=0)]
+# Bounded counts (planner.limits says where each bound comes from).
+HeadCount = Annotated[int, Field(ge=1, le=lim.MAX_HEADS)]
+HeadDim = Annotated[int, Field(ge=1, le=lim.MAX_HEAD_DIM)]
+Rank = Annotated[int, Field(ge=1, le=lim.MAX_RANK)]
+Width = Annotated[int, Field(ge=1, le=lim.MAX_INTERMEDIATE_SIZE)]
+ExpertCount = Annotated[int, Field(ge=1, le=lim.MAX_EXPERTS)]
+TokenCount = Annotated[int, Field(ge=1, le=MAX_TOKEN_COUNT)]
+Tokens = Annotated[int, Field(ge=0, le=MAX_TOKEN_COUNT)]
+GPUCount = Annotated[int, Field(ge=1, le=lim.MAX_GPUS_PER_REPLICA)]
+Seconds = Annotated[float, Field(ge=0, le=lim.MAX_DURATION_S)]
+Rate = Annotated[float, Field(ge=0, le=lim.MAX_RATE_PER_S)]
+Label = Annotated[str, Field(max_length=200)]
+PathText = Annotated[str, Field(min_length=1, max_length=4096)]
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # allow_inf_nan=False: .inf / .nan in a YAML file, or NaN / Infinity in JSON, are
+    # refused by every float field.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- attention
@@ -36,10 +53,10 @@ class GQASpec(Frozen):
     """Grouped-query attention (MHA when num_kv_heads == num_heads)."""
 
     kind: Literal["gqa"] = "gqa"
-    num_heads: PositiveInt
-    num_kv_heads: PositiveInt
-    head_dim: PositiveInt
-    sliding_window_tokens: PositiveInt | None = Field(
+    num_heads: HeadCount
+    num_kv_heads: HeadCount
+    head_dim: HeadDim
+    sliding_window_tokens: TokenCount | None = Field(
         None, description="keep only the last N tokens (Mistral-style); None = full attention"
     )
     kv_format: FormatName = "bf16"
@@ -58,12 +75,12 @@ class MLASpec(Frozen):
     """Multi-head latent attention (DeepSeek-V2/V3): one latent + RoPE key per token."""
 
     kind: Literal["mla"] = "mla"
-    num_heads: PositiveInt
-    q_lora_rank: PositiveInt | None = Field(None, description="None: direct query projection")
-    kv_lora_rank: PositiveInt
-    qk_nope_head_dim: PositiveInt
-    qk_rope_head_dim: PositiveInt
-    v_head_dim: PositiveInt
+    num_heads: HeadCount
+    q_lora_rank: Rank | None = Field(None, description="None: direct query projection")
+    kv_lora_rank: Rank
+    qk_nope_head_dim: HeadDim
+    qk_rope_head_dim: HeadDim
+    v_head_dim: HeadDim
     latent_format: FormatName = "bf16"
     rope_format: FormatName = "bf16"
 
@@ -72,9 +89,9 @@ class DSASpec(MLASpec):
     """DeepSeek sparse attention (V3.2): MLA + lightning indexer selecting top-k tokens."""
 
     kind: Literal["dsa"] = "dsa"  # type: ignore[assignment]
-    index_n_heads: PositiveInt
-    index_head_dim: PositiveInt
-    index_topk: PositiveInt
+    index_n_heads: HeadCount
+    index_head_dim: HeadDim
+    index_topk: TokenCount
     index_key_format: FormatName = "fp8_b128"
 
 
@@ -87,26 +104,31 @@ class CompressedSpec(Frozen):
     """
 
     kind: Literal["csa", "hca", "swa"]
-    num_heads: PositiveInt
-    head_dim: PositiveInt = Field(description="shared K/V entry width, RoPE part included")
-    qk_rope_head_dim: PositiveInt
-    q_lora_rank: PositiveInt
-    o_lora_rank: PositiveInt
-    o_groups: PositiveInt
-    compress_ratio: int = Field(ge=0)
-    sliding_window_tokens: PositiveInt
+    num_heads: HeadCount
+    head_dim: HeadDim = Field(description="shared K/V entry width, RoPE part included")
+    qk_rope_head_dim: HeadDim
+    q_lora_rank: Rank
+    o_lora_rank: Rank
+    o_groups: HeadCount
+    compress_ratio: int = Field(ge=0, le=lim.MAX_COMPRESS_RATIO)
+    sliding_window_tokens: TokenCount
     entry_nope_format: FormatName = "fp8_b64_ue8m0"
     entry_rope_format: FormatName = "bf16"
-    entry_pad_bytes: int = Field(0, ge=0, description="alignment padding per cached entry")
+    entry_pad_bytes: int = Field(
+        0, ge=0, le=lim.MAX_PAD_BYTES, description="alignment padding per cached entry"
+    )
     compressor_overlap: int = Field(
-        1, ge=1, description="tokens pooled per entry / ratio (V4 CSA: 2, overlapping windows)"
+        1,
+        ge=1,
+        le=lim.MAX_COMPRESSOR_OVERLAP,
+        description="tokens pooled per entry / ratio (V4 CSA: 2, overlapping windows)",
     )
     compressor_state_format: FormatName = Field(
         "fp32", description="format of the per-sequence compressor state (unfolded tail)"
     )
-    index_n_heads: PositiveInt | None = None
-    index_head_dim: PositiveInt | None = None
-    index_topk: PositiveInt | None = None
+    index_n_heads: HeadCount | None = None
+    index_head_dim: HeadDim | None = None
+    index_topk: TokenCount | None = None
     index_key_format: FormatName | None = None
 
     @model_validator(mode="after")
@@ -127,6 +149,11 @@ class CompressedSpec(Frozen):
             raise ValueError("an 'swa' layer has compress_ratio 0 and no indexer")
         if self.qk_rope_head_dim >= self.head_dim:
             raise ValueError("qk_rope_head_dim must be smaller than head_dim")
+        if (self.num_heads * self.head_dim) % self.o_groups:
+            raise ValueError(
+                f"o_groups ({self.o_groups}) must divide num_heads x head_dim "
+                f"({self.num_heads * self.head_dim})"
+            )
         return self
 
 
@@ -138,18 +165,18 @@ class DenseFFNSpec(Frozen):
     """Gated (SwiGLU) feed-forward: gate, up (hidden x inter) and down (inter x hidden)."""
 
     kind: Literal["dense"] = "dense"
-    intermediate_size: PositiveInt
+    intermediate_size: Width
 
 
 class MoEFFNSpec(Frozen):
     """Mixture of experts; every expert is a gated FFN of expert_intermediate_size."""
 
     kind: Literal["moe"] = "moe"
-    num_routed_experts: PositiveInt
-    experts_per_token: PositiveInt
-    expert_intermediate_size: PositiveInt
-    num_shared_experts: int = Field(0, ge=0)
-    shared_intermediate_size: PositiveInt | None = Field(
+    num_routed_experts: ExpertCount
+    experts_per_token: ExpertCount
+    expert_intermediate_size: Width
+    num_shared_experts: int = Field(0, ge=0, le=lim.MAX_EXPERTS)
+    shared_intermediate_size: Width | None = Field(
         None, description="width of the shared expert block; default n_shared x expert width"
     )
     routing: Literal["gate", "hash"] = Field(
@@ -199,26 +226,31 @@ class MTPSpec(Frozen):
     """Multi-token prediction modules (DeepSeek): each is one extra decoder layer plus a
     2h x h projection; embedding and head are shared with the main model."""
 
-    num_modules: PositiveInt
+    num_modules: int = Field(ge=1, le=lim.MAX_MTP_MODULES)
     layer: LayerSpec
 
 
 class ModelSpec(Frozen):
-    name: str
-    display_name: str
+    name: Label
+    display_name: Label
     architecture: str = Field(description="HF architecture or family the spec was built from")
-    hidden_size: PositiveInt
-    vocab_size: PositiveInt
-    max_context_tokens: PositiveInt
+    hidden_size: int = Field(ge=1, le=lim.MAX_HIDDEN_SIZE)
+    vocab_size: int = Field(ge=1, le=lim.MAX_VOCAB_SIZE)
+    max_context_tokens: TokenCount
     tie_word_embeddings: bool = False
-    hc_mult: int = Field(1, ge=1, description="mHC residual streams (V4: 4); 1 = plain residual")
-    layers: tuple[LayerSpec, ...] = Field(min_length=1)
+    hc_mult: int = Field(
+        1, ge=1, le=lim.MAX_HC_MULT, description="mHC residual streams (V4: 4); 1 = plain residual"
+    )
+    layers: tuple[LayerSpec, ...] = Field(min_length=1, max_length=lim.MAX_LAYERS)
     mtp: MTPSpec | None = None
     weight_formats: WeightFormats = WeightFormats()
     reference_total_params: float | None = Field(
-        None, description="published total parameter count, for cross-checking"
+        None,
+        ge=0,
+        le=lim.MAX_PARAMS,
+        description="published total parameter count, for cross-checking",
     )
-    reference_active_params: float | None = None
+    reference_active_params: float | None = Field(None, ge=0, le=lim.MAX_PARAMS)
     sources: dict[str, str] = Field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
@@ -228,7 +260,9 @@ class ComputeSpec(Frozen):
     """Dense (not 'with sparsity') tensor-core peak for one math dtype."""
 
     native: bool = Field(description="false: the GPU has no tensor-core path for this dtype")
-    peak_tflop_per_s: float | None = Field(None, gt=0, description="dense peak, 10^12 FLOP/s")
+    peak_tflop_per_s: float | None = Field(
+        None, gt=0, le=lim.MAX_PEAK_TFLOP_PER_S, description="dense peak, 10^12 FLOP/s"
+    )
 
     @model_validator(mode="after")
     def _native_has_peak(self) -> ComputeSpec:
@@ -238,9 +272,9 @@ class ComputeSpec(Frozen):
 
 
 class PriceSpec(Frozen):
-    default_usd_per_gpu_hour: float = Field(gt=0)
-    low_usd_per_gpu_hour: float = Field(gt=0)
-    high_usd_per_gpu_hour: float = Field(gt=0)
+    default_usd_per_gpu_hour: float = Field(gt=0, le=lim.MAX_USD_PER_GPU_HOUR)
+    low_usd_per_gpu_hour: float = Field(gt=0, le=lim.MAX_USD_PER_GPU_HOUR)
+    high_usd_per_gpu_hour: float = Field(gt=0, le=lim.MAX_USD_PER_GPU_HOUR)
     as_of: str = Field(description="when the estimate was made, e.g. '2026-11'")
 
     @model_validator(mode="after")
@@ -264,16 +298,24 @@ class EfficiencySpec(Frozen):
 
     bandwidth_fraction: float = Field(gt=0, le=1)
     flops_fraction: float = Field(gt=0, le=1)
-    kernel_overhead_us: float = Field(ge=0, description="fixed time per kernel, CUDA graphs on")
-    kernel_overhead_no_graphs_us: float = Field(ge=0, description="fixed time per kernel, eager")
+    kernel_overhead_us: float = Field(
+        ge=0, le=lim.MAX_KERNEL_OVERHEAD_US, description="fixed time per kernel, CUDA graphs on"
+    )
+    kernel_overhead_no_graphs_us: float = Field(
+        ge=0, le=lim.MAX_KERNEL_OVERHEAD_US, description="fixed time per kernel, eager"
+    )
     interconnect_fraction: float = Field(gt=0, le=1)
-    collective_latency_us: float = Field(ge=0, description="fixed time per collective op")
+    collective_latency_us: float = Field(
+        ge=0, le=lim.MAX_KERNEL_OVERHEAD_US, description="fixed time per collective op"
+    )
 
 
 class InterconnectSpec(Frozen):
     name: str
     bandwidth_gb_per_s: float = Field(
-        gt=0, description="scale-up bandwidth per GPU, both directions together (vendor style)"
+        gt=0,
+        le=lim.MAX_LINK_GB_PER_S,
+        description="scale-up bandwidth per GPU, both directions together (vendor style)",
     )
 
 
@@ -281,15 +323,22 @@ class HardwareProfile(Frozen):
     name: str
     display_name: str
     vendor: str
-    hbm_gib: float = Field(gt=0, description="device memory in GiB (2^30 bytes), as reported")
-    hbm_bandwidth_tb_per_s: float = Field(gt=0, description="10^12 bytes/s")
+    hbm_gib: float = Field(
+        gt=0, le=lim.MAX_HBM_GIB, description="device memory in GiB (2^30 bytes), as reported"
+    )
+    hbm_bandwidth_tb_per_s: float = Field(
+        gt=0, le=lim.MAX_HBM_BANDWIDTH_TB_PER_S, description="10^12 bytes/s"
+    )
     compute: dict[Literal["bf16", "fp16", "fp8", "fp4", "int8"], ComputeSpec]
     interconnect: InterconnectSpec
-    power_watts: float = Field(gt=0)
+    power_watts: float = Field(gt=0, le=lim.MAX_POWER_WATTS)
     price: PriceSpec
     efficiency: EfficiencySpec
     devices_per_package: int = Field(
-        1, ge=1, description="devices (dies) per package; every other figure is per device"
+        1,
+        ge=1,
+        le=lim.MAX_DEVICES_PER_PACKAGE,
+        description="devices (dies) per package; every other figure is per device",
     )
     sources: dict[str, str]
     notes: tuple[str, ...] = ()
@@ -314,13 +363,13 @@ class Deployment(Frozen):
         description="serving engine: decides KV layout, memory admission, defaults and "
         "kernel efficiencies (engines/<name>.yaml)",
     )
-    gpus_per_replica: PositiveInt = Field(8, description="GPUs serving one model copy")
-    tensor_parallel: PositiveInt | None = Field(
+    gpus_per_replica: GPUCount = Field(8, description="GPUs serving one model copy")
+    tensor_parallel: GPUCount | None = Field(
         None,
         description="attention tensor-parallel size (default: gpus_per_replica); "
         "gpus_per_replica / tensor_parallel is the data-parallel attention size",
     )
-    expert_parallel: PositiveInt | None = Field(
+    expert_parallel: GPUCount | None = Field(
         None, description="expert-parallel size (default: gpus_per_replica)"
     )
     weight_formats: dict[str, FormatName] = Field(
@@ -329,18 +378,30 @@ class Deployment(Frozen):
     kv_dtype: Literal["bf16", "fp8"] | None = Field(
         None, description="main KV cache dtype; None = the model's reference stack"
     )
-    kv_block_tokens: PositiveInt = Field(64, description="paged-KV block size in tokens")
+    kv_block_tokens: int = Field(
+        64, ge=1, le=lim.MAX_BLOCK_TOKENS, description="paged-KV block size in tokens"
+    )
     gpu_memory_utilization: float = Field(
         0.90, gt=0, le=1, description="share of HBM the engine may use (vLLM semantics)"
     )
     runtime_reserve_gib: float = Field(
-        2.0, ge=0, description="CUDA graphs, workspaces and communication buffers per GPU"
+        2.0,
+        ge=0,
+        le=lim.MAX_RUNTIME_RESERVE_GIB,
+        description="CUDA graphs, workspaces and communication buffers per GPU",
     )
-    max_batched_tokens: PositiveInt = Field(8192, description="token budget of one step")
-    max_num_seqs: PositiveInt = Field(256, description="most sequences in one batch")
+    max_batched_tokens: int = Field(
+        8192, ge=1, le=lim.MAX_BATCHED_TOKENS, description="token budget of one step"
+    )
+    max_num_seqs: int = Field(
+        256, ge=1, le=lim.MAX_NUM_SEQS, description="most sequences in one batch"
+    )
     cuda_graphs: bool = True
     step_overhead_ms: float = Field(
-        1.0, ge=0, description="scheduler, sampling and host work per step"
+        1.0,
+        ge=0,
+        le=lim.MAX_STEP_OVERHEAD_MS,
+        description="scheduler, sampling and host work per step",
     )
     mtp: bool = Field(False, description="MTP speculative decoding (one draft token per step)")
     mtp_acceptance_rate: float = Field(0.85, ge=0, le=1)
@@ -379,58 +440,78 @@ class Deployment(Frozen):
 
 
 # --------------------------------------------------------------------------- workload
+# A distribution's numbers are token counts, seconds or turns depending on where it is
+# used; the generic bound is the token cap, and the user of a distribution tightens it.
+DistValue = Annotated[float, Field(ge=0, le=MAX_TOKEN_COUNT)]
+
+
 class ConstantDist(Frozen):
     kind: Literal["constant"] = "constant"
-    value: float = Field(ge=0)
+    value: DistValue
 
 
 class LognormalDist(Frozen):
-    """Lognormal with the given mean and log-space sigma, clipped to [min, max]."""
+    """Lognormal with the given mean and log-space sigma, clipped to [min, max]. Without
+    a max, token counts drawn above the global cap (2^40) count as the cap."""
 
     kind: Literal["lognormal"] = "lognormal"
-    mean: float = Field(gt=0)
-    sigma: float = Field(ge=0, le=5)
-    min: float = Field(1, ge=0)
-    max: float | None = Field(None, gt=0)
+    mean: float = Field(gt=0, le=MAX_TOKEN_COUNT)
+    sigma: float = Field(ge=0, le=lim.MAX_LOGNORMAL_SIGMA)
+    min: DistValue = 1
+    max: float | None = Field(None, gt=0, le=MAX_TOKEN_COUNT)
+
+    @model_validator(mode="after")
+    def _min_le_max(self) -> LognormalDist:
+        if self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) must not exceed max ({self.max:g})")
+        return self
 
 
 class EmpiricalDist(Frozen):
     """Samples drawn with replacement from a file of numbers (one per line, or a CSV column)."""
 
     kind: Literal["empirical"] = "empirical"
-    file: str
-    column: str | None = Field(None, description="CSV column name; None: one number per line")
+    file: PathText
+    column: Label | None = Field(None, description="CSV column name; None: one number per line")
 
 
 Distribution = Annotated[ConstantDist | LognormalDist | EmpiricalDist, Field(discriminator="kind")]
 
 
+def distribution_upper_bound(dist: ConstantDist | LognormalDist | EmpiricalDist) -> float | None:
+    """The largest value a distribution can draw, where the spec alone says (None for an
+    unbounded lognormal or an empirical file)."""
+    if isinstance(dist, ConstantDist):
+        return dist.value
+    if isinstance(dist, LognormalDist):
+        return dist.max
+    return None
+
+
 class PoissonArrivals(Frozen):
     kind: Literal["poisson"] = "poisson"
-    rate_per_s: float = Field(gt=0)
+    rate_per_s: float = Field(gt=0, le=lim.MAX_RATE_PER_S)
 
 
 class GammaArrivals(Frozen):
     """Bursty arrivals: gamma inter-arrival times with coefficient of variation cv."""
 
     kind: Literal["gamma"] = "gamma"
-    rate_per_s: float = Field(gt=0)
-    cv: float = Field(gt=0, description="1 = Poisson; > 1 burstier")
+    rate_per_s: float = Field(gt=0, le=lim.MAX_RATE_PER_S)
+    cv: float = Field(gt=0, le=lim.MAX_GAMMA_CV, description="1 = Poisson; > 1 burstier")
 
 
 class PiecewiseArrivals(Frozen):
     """Poisson with a piecewise-constant rate: [[start_s, rate_per_s], ...]."""
 
     kind: Literal["piecewise"] = "piecewise"
-    points: list[tuple[float, float]] = Field(min_length=1)
+    points: list[tuple[Seconds, Rate]] = Field(min_length=1, max_length=lim.MAX_LIST_ITEMS)
 
     @model_validator(mode="after")
     def _sorted(self) -> PiecewiseArrivals:
         starts = [p[0] for p in self.points]
         if starts != sorted(starts) or starts[0] != 0:
             raise ValueError("points must start at 0 s and be sorted by time")
-        if any(rate < 0 for _, rate in self.points):
-            raise ValueError("rates must be >= 0")
         return self
 
 
@@ -438,16 +519,36 @@ class DiurnalArrivals(Frozen):
     """Poisson with rate mean x (1 + amplitude x sin(2 pi (t - phase) / period))."""
 
     kind: Literal["diurnal"] = "diurnal"
-    mean_rate_per_s: float = Field(gt=0)
+    mean_rate_per_s: float = Field(gt=0, le=lim.MAX_RATE_PER_S)
     amplitude: float = Field(ge=0, le=1)
-    period_s: float = Field(86_400, gt=0)
-    phase_s: float = 0.0
+    period_s: float = Field(86_400, gt=0, le=lim.MAX_DURATION_S)
+    phase_s: float = Field(0.0, ge=-lim.MAX_DURATION_S, le=lim.MAX_DURATION_S)
 
 
 Arrivals = Annotated[
     PoissonArrivals | GammaArrivals | PiecewiseArrivals | DiurnalArrivals,
     Field(discriminator="kind"),
 ]
+
+
+def expected_arrivals(
+    arrival: PoissonArrivals | GammaArrivals | PiecewiseArrivals | DiurnalArrivals,
+    duration_s: float,
+) -> float:
+    """Mean number of arrivals in [0, duration_s) (for the diurnal process: the candidates
+    its thinning draws at the peak rate, which is what sampling costs)."""
+    if isinstance(arrival, PoissonArrivals | GammaArrivals):
+        return arrival.rate_per_s * duration_s
+    if isinstance(arrival, DiurnalArrivals):
+        return arrival.mean_rate_per_s * (1 + arrival.amplitude) * duration_s
+    total = 0.0
+    points = arrival.points
+    for i, (start, rate) in enumerate(points):
+        end = min(points[i + 1][0] if i + 1 < len(points) else duration_s, duration_s)
+        total += rate * max(end - start, 0.0)
+    return total
+
+
 ReasoningMode = Literal["non-think", "think-high", "think-max"]
 
 
@@ -455,7 +556,7 @@ class ReasoningModeSpec(Frozen):
     """Tokens a reasoning mode adds to the output, and the system prompt it prepends."""
 
     reasoning_tokens: Distribution
-    extra_system_prompt_tokens: int = Field(0, ge=0)
+    extra_system_prompt_tokens: Tokens = 0
 
 
 # kvplan's defaults for the three V4 reasoning modes. These are assumptions, not published
@@ -474,8 +575,8 @@ DEFAULT_REASONING_MODES: dict[str, ReasoningModeSpec] = {
 
 
 class SLOSpec(Frozen):
-    ttft_s: float = Field(gt=0)
-    tpot_s: float = Field(gt=0)
+    ttft_s: float = Field(gt=0, le=lim.MAX_SLO_S)
+    tpot_s: float = Field(gt=0, le=lim.MAX_SLO_S)
 
 
 class SessionSpec(Frozen):
@@ -492,27 +593,31 @@ class SessionSpec(Frozen):
 
 
 class WorkloadClass(Frozen):
-    name: str
-    share: float = Field(gt=0, description="relative share of arrivals")
+    name: Label
+    share: float = Field(gt=0, le=1e6, description="relative share of arrivals")
     input_tokens: Distribution
     output_tokens: Distribution = Field(description="answer tokens, without reasoning")
     reasoning_mode: ReasoningMode = "non-think"
-    system_prompt_tokens: int = Field(0, ge=0, description="shared system prompt length")
-    system_prompt_variants: int = Field(1, ge=1, description="distinct shared system prompts")
+    system_prompt_tokens: Tokens = Field(0, description="shared system prompt length")
+    system_prompt_variants: int = Field(
+        1, ge=1, le=lim.MAX_SYSTEM_PROMPT_VARIANTS, description="distinct shared system prompts"
+    )
     session: SessionSpec | None = None
     slo: SLOSpec
 
 
 class TraceSpec(Frozen):
-    path: str
+    path: PathText
     format: Literal["mooncake", "csv"] = "mooncake"
-    time_scale: float = Field(1.0, gt=0, description="multiply timestamps (0.5 = 2x faster)")
+    time_scale: float = Field(
+        1.0, gt=0, le=lim.MAX_TIME_SCALE, description="multiply timestamps (0.5 = 2x faster)"
+    )
     slo: SLOSpec = SLOSpec(ttft_s=2.0, tpot_s=0.1)
 
 
 class WorkloadSpec(Frozen):
     arrival: Arrivals | None = None
-    classes: list[WorkloadClass] = Field(default_factory=list)
+    classes: list[WorkloadClass] = Field(default_factory=list, max_length=lim.MAX_CLASSES)
     reasoning_modes: dict[ReasoningMode, ReasoningModeSpec] = Field(default_factory=dict)
     trace: TraceSpec | None = None
 
@@ -531,48 +636,78 @@ class WorkloadSpec(Frozen):
 class HostTierSpec(Frozen):
     """Second prefix-cache tier (host DRAM or disk) that HBM evicts into."""
 
-    capacity_gib: float = Field(gt=0)
-    bandwidth_gb_per_s: float = Field(gt=0, description="load bandwidth into HBM")
+    capacity_gib: float = Field(gt=0, le=lim.MAX_HOST_TIER_GIB)
+    bandwidth_gb_per_s: float = Field(
+        gt=0, le=lim.MAX_LINK_GB_PER_S, description="load bandwidth into HBM"
+    )
 
 
 class PrefixCacheSpec(Frozen):
     enabled: bool = True
     host_tier: HostTierSpec | None = None
-    invalidate_at_s: list[float] = Field(
+    invalidate_at_s: list[Seconds] = Field(
         default_factory=list,
+        max_length=lim.MAX_LIST_ITEMS,
         description="times at which every cached prefix is dropped "
         "(e.g. a tokenizer change at cut-over)",
     )
 
 
 class FaultSpec(Frozen):
-    replica: int = Field(ge=0)
-    at_s: float = Field(ge=0)
-    duration_s: float = Field(gt=0)
+    replica: int = Field(ge=0, lt=lim.MAX_REPLICAS)
+    at_s: Seconds
+    duration_s: float = Field(gt=0, le=lim.MAX_DURATION_S)
 
 
 class Scenario(Frozen):
-    name: str
-    description: str = ""
-    model: str
-    gpu: str
+    name: Label
+    description: str = Field("", max_length=10_000)
+    model: PathText
+    gpu: Label
     deployment: Deployment = Deployment()
-    replicas: PositiveInt = 1
+    replicas: int = Field(1, ge=1, le=lim.MAX_REPLICAS)
     router: Literal["round_robin", "least_outstanding_tokens", "prefix_affinity"] = (
         "least_outstanding_tokens"
     )
-    duration_s: float = Field(gt=0, description="arrivals stop after this time")
-    drain_s: float = Field(0, ge=0, description="keep simulating after arrivals stop")
-    seed: int = Field(0, ge=0)
-    block_tokens: PositiveInt = Field(
-        512, description="paged-KV block and prefix-hash block size (Mooncake traces: 512)"
+    duration_s: float = Field(
+        gt=0, le=lim.MAX_DURATION_S, description="arrivals stop after this time"
     )
-    queue_timeout_s: float = Field(60, gt=0, description="reject requests waiting longer")
+    drain_s: Seconds = Field(0, description="keep simulating after arrivals stop")
+    seed: int = Field(0, ge=0, le=lim.MAX_SEED)
+    block_tokens: int = Field(
+        512,
+        ge=1,
+        le=lim.MAX_BLOCK_TOKENS,
+        description="paged-KV block and prefix-hash block size (Mooncake traces: 512)",
+    )
+    queue_timeout_s: float = Field(
+        60, gt=0, le=lim.MAX_DURATION_S, description="reject requests waiting longer"
+    )
     admission_watermark: float = Field(0.01, ge=0, lt=1, description="share of blocks kept free")
     prefix_cache: PrefixCacheSpec = PrefixCacheSpec()
-    faults: list[FaultSpec] = Field(default_factory=list)
+    faults: list[FaultSpec] = Field(default_factory=list, max_length=lim.MAX_LIST_ITEMS)
     workload: WorkloadSpec
-    sample_interval_s: float = Field(1.0, gt=0, description="time-series sampling interval")
+    sample_interval_s: float = Field(
+        1.0,
+        gt=0,
+        le=lim.MAX_DURATION_S,
+        description="time-series sampling interval; left unset, it widens to "
+        f"(duration_s + drain_s) / {lim.MAX_TIME_SERIES_SAMPLES:,} for long runs",
+    )
+
+    @property
+    def end_s(self) -> float:
+        """Simulated time at which a run stops: arrivals plus the drain."""
+        return self.duration_s + self.drain_s
+
+    @property
+    def effective_sample_interval_s(self) -> float:
+        """The sampling interval used: as set, or widened (when unset) so that one run
+        records at most MAX_TIME_SERIES_SAMPLES samples."""
+        floor = self.end_s / lim.MAX_TIME_SERIES_SAMPLES
+        if "sample_interval_s" in self.model_fields_set:
+            return self.sample_interval_s
+        return max(self.sample_interval_s, floor)
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
@@ -595,5 +730,28 @@ class Scenario(Frozen):
                 f"deployment.kv_block_tokens ({self.deployment.kv_block_tokens}) differs from "
                 f"block_tokens ({self.block_tokens}); the simulator pages by block_tokens: "
                 "set that one"
+            )
+        engines = self.replicas * self.deployment.attention_dp
+        if engines > lim.MAX_ENGINES:
+            raise ValueError(
+                f"replicas x attention-DP groups = {engines:,} engines; at most {lim.MAX_ENGINES:,}"
+            )
+        arrival = self.workload.arrival
+        if self.workload.trace is None and arrival is not None:
+            expected = expected_arrivals(arrival, self.duration_s)
+            if expected > lim.MAX_EXPECTED_ARRIVALS:
+                raise ValueError(
+                    f"the arrival process expects {expected:,.0f} requests in duration_s "
+                    f"{self.duration_s:g}; at most {lim.MAX_EXPECTED_ARRIVALS:,} per run "
+                    "(lower the rate or the duration)"
+                )
+        if (
+            "sample_interval_s" in self.model_fields_set
+            and self.sample_interval_s * lim.MAX_TIME_SERIES_SAMPLES < self.end_s
+        ):
+            raise ValueError(
+                f"sample_interval_s {self.sample_interval_s:g} gives more than "
+                f"{lim.MAX_TIME_SERIES_SAMPLES:,} samples over {self.end_s:g} s; at least "
+                f"{self.end_s / lim.MAX_TIME_SERIES_SAMPLES:g}"
             )
         return self

@@ -6,7 +6,11 @@ one running request (private), or cached under a prefix key: referenced by runni
 and then evicts the least recently used cached blocks, so the cache lives in whatever HBM
 the running requests do not need (vLLM's prefix caching). Evicted blocks can spill to an
 optional host tier (LRU, bounded), from which a later request loads them at the tier's
-bandwidth. ``invalidate`` drops every cached prefix (e.g. a tokenizer change).
+bandwidth. ``invalidate`` drops every cached prefix (e.g. a tokenizer change); blocks
+running requests still reference stay in use until their last holder releases them.
+
+Accounting (checked by ``check`` and a property test): free + evictable + blocks held by
+running requests (private ones, and each shared or orphaned block once) = total.
 """
 
 from __future__ import annotations
@@ -38,7 +42,10 @@ class BlockPool:
         self.evictable: OrderedDict[int, None] = OrderedDict()  # refcount 0, oldest first
         self.host_tier_blocks = host_tier_blocks
         self.host: OrderedDict[int, None] = OrderedDict()
-        self.epoch = 0  # bumped by invalidate(); older shared references become private
+        self.epoch = 0  # bumped by invalidate(); older shared references become orphans
+        # Blocks that were referenced when the cache was invalidated: (epoch, key) -> holders.
+        # A block is freed when its last holder releases it, once.
+        self.orphaned: dict[tuple[int, int], int] = {}
 
     # ------------------------------------------------------------------ accounting
     @property
@@ -109,8 +116,15 @@ class BlockPool:
                 self.refcount[key] = count
                 if count == 0:
                     released.append(key)
-        else:  # cached before an invalidation: those blocks are now plain private blocks
-            self.free_blocks += len(shared)
+        else:  # cached before an invalidation: free each block with its last holder
+            for key in shared:
+                ident = (request.shared_epoch, key)
+                holders = self.orphaned[ident] - 1
+                if holders:
+                    self.orphaned[ident] = holders
+                else:
+                    del self.orphaned[ident]
+                    self.free_blocks += 1
         private = request.private_blocks
         if self.enable_caching:
             for key in request.block_keys[len(shared) : computed_blocks]:
@@ -141,6 +155,9 @@ class BlockPool:
         """Forget every cached prefix (HBM and host tier)."""
         self.free_blocks += len(self.evictable)
         self.evictable.clear()
+        for key, holders in self.refcount.items():
+            if holders:
+                self.orphaned[(self.epoch, key)] = holders
         self.refcount.clear()
         self.host.clear()
         self.epoch += 1
@@ -149,4 +166,7 @@ class BlockPool:
         """Internal consistency (used by tests)."""
         referenced = sum(1 for c in self.refcount.values() if c > 0)
         assert len(self.evictable) + referenced == len(self.refcount)
-        assert 0 <= self.free_blocks <= self.total_blocks
+        assert all(holders > 0 for holders in self.orphaned.values())
+        held = referenced + len(self.orphaned)
+        assert self.free_blocks >= 0
+        assert self.free_blocks + len(self.evictable) + held <= self.total_blocks

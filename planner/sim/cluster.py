@@ -107,7 +107,9 @@ class Cluster:
         self.requests: list[Request] = []
         self.pending: list[Request] = []  # arrived while every replica was down
         self.series = TimeSeries()
-        self.end_s = scenario.duration_s + scenario.drain_s
+        self.end_s = scenario.end_s
+        # Fires when a request arrives: wakes the time-series sampler from an idle sleep.
+        self._activity = self.env.event()
         self.env.process(self._arrivals(workload.requests()))
         for fault in scenario.faults:
             first = fault.replica * self.groups_per_replica  # its DP groups fail together
@@ -132,6 +134,8 @@ class Cluster:
 
     def _arrive(self, request: Request) -> None:
         self.requests.append(request)
+        if not self._activity.triggered:
+            self._activity.succeed()
         total = request.input_tokens + request.output_tokens
         if total > self.deployed.model.max_context_tokens:
             self._reject(request, REJECT_TOO_LONG_FOR_MODEL)
@@ -181,22 +185,45 @@ class Cluster:
             replica.pool.invalidate()
             replica.cut()  # freed prefixes can make waiting requests admissible
 
+    def _idle(self) -> bool:
+        """No request queued, running or pending anywhere (every block free or evictable)."""
+        return not self.pending and all(not r.waiting and not r.running for r in self.replicas)
+
+    def _record(self, now: float, kv: float, queued: int, running: int) -> None:
+        self.series.time_s.append(now)
+        self.series.kv_utilization.append(kv)
+        self.series.queued.append(queued)
+        self.series.running.append(running)
+
     def _sampler(self) -> Generator[simpy.Event, Any, None]:
-        interval = self.scenario.sample_interval_s
+        """Sample every interval (on the grid k x interval) while requests are in the
+        system. An idle cluster samples as zeros, so the sampler sleeps until the next
+        arrival and records the last idle grid point before it: the work is proportional to
+        the busy time, not to idle simulated time (a long drain or a sparse trace)."""
+        interval = self.scenario.effective_sample_interval_s
+        k = 0
         while True:
             now = self.env.now
             for replica in self.replicas:
                 replica.sync(now)
             up = [r for r in self.replicas if r.up]
-            self.series.time_s.append(now)
-            self.series.kv_utilization.append(
-                sum(r.kv_utilization() for r in up) / len(up) if up else 0.0
+            self._record(
+                now,
+                sum(r.kv_utilization() for r in up) / len(up) if up else 0.0,
+                sum(len(r.waiting) for r in self.replicas) + len(self.pending),
+                sum(len(r.running) for r in self.replicas),
             )
-            self.series.queued.append(
-                sum(len(r.waiting) for r in self.replicas) + len(self.pending)
-            )
-            self.series.running.append(sum(len(r.running) for r in self.replicas))
-            yield self.env.timeout(interval)
+            k += 1
+            if self._idle():
+                self._activity = self.env.event()
+                yield self._activity
+                # Grid points passed while idle: record the last one (all zeros) so a plot
+                # stays flat until the activity, then resume on the grid.
+                idle_until = math.floor(self.env.now / interval)
+                if idle_until >= k:
+                    self._record(idle_until * interval, 0.0, 0, 0)
+                k = max(k, idle_until + 1)
+            yield self.env.timeout(max(k * interval - self.env.now, 0.0))
 
     # ------------------------------------------------------------------ running
     def run(self, progress: Callable[[float], None] | None = None, chunks: int = 100) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from planner.model.resolve import resolve_spec
 from planner.schema import Scenario
 from planner.sim.cluster import Cluster
 from planner.sim.metrics import RequestArrays, finished_arrays, summarize
@@ -78,6 +79,7 @@ def run_scenario(
         block_tokens=scenario.block_tokens,
         seed=seed,
         trace_path=trace_path,
+        max_context_tokens=resolve_spec(scenario.model).max_context_tokens,
     )
     start = time.perf_counter()
     cluster = Cluster(scenario, workload, fast=mode == "fast")

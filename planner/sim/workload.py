@@ -45,6 +45,12 @@ from numpy.typing import NDArray
 
 from planner.errors import ConfigError
 from planner.io import MAX_LINE_BYTES, MAX_TRACE_BYTES, parse_json, read_text
+from planner.limits import (
+    MAX_DURATION_S,
+    MAX_EXPECTED_ARRIVALS,
+    MAX_FOLLOW_UP_TURNS,
+    MAX_PREFIX_BLOCKS,
+)
 from planner.schema import (
     ConstantDist,
     DiurnalArrivals,
@@ -60,6 +66,7 @@ from planner.schema import (
     WorkloadSpec,
 )
 from planner.sim.request import Request, chain_keys
+from planner.units import MAX_TOKEN_COUNT
 
 Dist = ConstantDist | LognormalDist | EmpiricalDist
 ArrivalSpec = PoissonArrivals | GammaArrivals | PiecewiseArrivals | DiurnalArrivals
@@ -67,6 +74,10 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 MOONCAKE_BLOCK_TOKENS = 512
+MS_PER_S = 1000.0  # Mooncake timestamps are milliseconds
+# A renewal process may draw this many gaps before it must have covered the duration (the
+# schema bounds the mean count at MAX_EXPECTED_ARRIVALS; a very bursty gamma can need more).
+RENEWAL_DRAW_LIMIT = 10 * MAX_EXPECTED_ARRIVALS
 FOLLOW_UP_RID_OFFSET = 10**9
 TRACE_CLASS_NAME = "trace"
 
@@ -164,8 +175,11 @@ def sample(dist: Dist, rng: np.random.Generator, n: int) -> FloatArray:
 
 
 def sample_tokens(dist: Dist, rng: np.random.Generator, n: int, minimum: int = 1) -> IntArray:
-    """``n`` token counts from ``dist``: rounded to ints, at least ``minimum``."""
-    return np.maximum(np.rint(sample(dist, rng, n)), minimum).astype(np.int64)
+    """``n`` token counts from ``dist``: rounded to ints, at least ``minimum`` and at most
+    the global token cap (a lognormal without ``max`` has an unbounded tail; a draw above
+    the cap counts as the cap, longer than any model's context, and is rejected as such)."""
+    drawn = np.clip(np.rint(sample(dist, rng, n)), minimum, MAX_TOKEN_COUNT)
+    return drawn.astype(np.int64)
 
 
 # --------------------------------------------------------------------------- arrivals
@@ -180,12 +194,20 @@ def _renewal(
     chunk = int(expected + 6 * math.sqrt(expected) + 16)
     parts: list[FloatArray] = []
     start = 0.0
+    drawn = 0
     while True:
         times = start + np.cumsum(draw(rng, chunk))
         parts.append(times)
         if times[-1] >= duration_s:
             break
         start = float(times[-1])
+        drawn += chunk
+        if drawn > RENEWAL_DRAW_LIMIT:
+            raise ConfigError(
+                f"the arrival process drew {drawn:,} arrivals without reaching duration_s "
+                f"{duration_s:g} (far more than its mean); lower the burstiness (cv)",
+                field="workload.arrival",
+            )
     times = np.concatenate(parts)
     return times[times < duration_s]
 
@@ -299,6 +321,7 @@ class Workload:
         spec: WorkloadSpec | None = None,
         sessions: dict[int, _Session] | None = None,
         trace_keys: list[list[int]] | None = None,
+        max_context_tokens: int = MAX_TOKEN_COUNT,
     ) -> None:
         self.class_names = class_names
         self.slos = slos
@@ -319,6 +342,9 @@ class Workload:
         self._trace_keys = trace_keys
         self._system_keys: dict[tuple[int, int], list[int]] = {}
         self._follow_ups = 0
+        # Requests longer than this are rejected on arrival: they get no prefix keys, so a
+        # 2^40-token prompt never builds 2^31 of them.
+        self.max_context_tokens = max_context_tokens
 
     def __len__(self) -> int:
         """Open-loop requests (follow-up turns not included)."""
@@ -355,6 +381,8 @@ class Workload:
         for rid, arrival in enumerate(arrivals):
             if self._trace_keys is not None:
                 keys = self._trace_keys[rid]
+            elif inputs[rid] + outputs[rid] > self.max_context_tokens:
+                keys = []  # rejected on arrival as longer than the model's context
             else:
                 cls, inp, session = classes[rid], inputs[rid], sessions[rid]
                 covered = inp + outputs[rid] if session >= 0 else inp
@@ -397,13 +425,23 @@ class Workload:
         input_tokens = carried + new_user
         output_tokens = answer + reasoning
         block = self.block_tokens
-        keys = request_keys(
-            finished.block_keys[: reused // block],
-            (input_tokens + output_tokens) // block,
-            _TURN_CONTENT,
-            finished.session_id,
-            turn,
+        keys = (
+            []  # rejected on arrival as longer than the model's context
+            if input_tokens + output_tokens > self.max_context_tokens
+            else request_keys(
+                finished.block_keys[: reused // block],
+                (input_tokens + output_tokens) // block,
+                _TURN_CONTENT,
+                finished.session_id,
+                turn,
+            )
         )
+        if self._follow_ups >= MAX_FOLLOW_UP_TURNS:
+            raise ConfigError(
+                f"the sessions generated more than {MAX_FOLLOW_UP_TURNS:,} follow-up turns "
+                "in one run; lower the turns, the rate or the duration",
+                field="workload.classes.session.turns",
+            )
         rid = FOLLOW_UP_RID_OFFSET + self._follow_ups
         self._follow_ups += 1
         return Request(
@@ -430,7 +468,9 @@ def follow_up_context(finished: Request, session: SessionSpec) -> tuple[int, int
 
 
 # --------------------------------------------------------------------------- synthetic
-def _synthetic(spec: WorkloadSpec, duration_s: float, block_tokens: int, seed: int) -> Workload:
+def _synthetic(
+    spec: WorkloadSpec, duration_s: float, block_tokens: int, seed: int, max_context_tokens: int
+) -> Workload:
     assert spec.arrival is not None
     classes = spec.classes
     arrivals = arrival_times(spec.arrival, np.random.default_rng([seed, _ARRIVALS]), duration_s)
@@ -470,6 +510,19 @@ def _synthetic(spec: WorkloadSpec, duration_s: float, block_tokens: int, seed: i
             )
     session_id = np.full(n, -1, dtype=np.int64)
     first_turns = np.flatnonzero(turns > 0)
+    inputs = system + own
+    outputs = answer + reasoning
+    covered = np.where(turns > 0, inputs + outputs, inputs)
+    keyed = np.where(inputs + outputs <= max_context_tokens, covered // block_tokens, 0)
+    blocks = int(np.sum(keyed, dtype=np.float64))
+    if blocks > MAX_PREFIX_BLOCKS:
+        raise ConfigError(
+            f"the requests span {blocks:,} prefix-cache blocks of {block_tokens} tokens; at "
+            f"most {MAX_PREFIX_BLOCKS:,} per run (raise block_tokens, or lower the rate, "
+            "the duration or the prompt lengths)",
+            field="block_tokens",
+            value=block_tokens,
+        )
     session_id[first_turns] = np.arange(len(first_turns))
     sessions = {
         int(s): _Session(int(c), int(t))
@@ -488,8 +541,8 @@ def _synthetic(spec: WorkloadSpec, duration_s: float, block_tokens: int, seed: i
         seed=seed,
         arrivals_s=arrivals,
         class_index=class_index,
-        input_tokens=system + own,
-        output_tokens=answer + reasoning,
+        input_tokens=inputs,
+        output_tokens=outputs,
         reasoning_tokens=reasoning,
         system_tokens=system,
         variant=variant,
@@ -497,6 +550,7 @@ def _synthetic(spec: WorkloadSpec, duration_s: float, block_tokens: int, seed: i
         classes=list(classes),
         spec=spec,
         sessions=sessions,
+        max_context_tokens=max_context_tokens,
     )
 
 
@@ -506,43 +560,36 @@ def _open_lines(path: str | Path) -> list[str]:
 
 
 def _count(value: object, where: str, field: str, minimum: int) -> int:
+    expected = f"an integer from {minimum} to {MAX_TOKEN_COUNT:,} (2^40)"
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(
-            "not a number",
-            where=where,
-            field=field,
-            value=value,
-            expected=f"an integer >= {minimum}",
-        )
+        raise ConfigError("not a number", where=where, field=field, value=value, expected=expected)
     if isinstance(value, float) and not value.is_integer():
         raise ConfigError(
-            "not a whole number",
-            where=where,
-            field=field,
-            value=value,
-            expected=f"an integer >= {minimum}",
+            "not a whole number", where=where, field=field, value=value, expected=expected
         )
-    if value < minimum:
-        raise ConfigError(
-            "out of range",
-            where=where,
-            field=field,
-            value=value,
-            expected=f"an integer >= {minimum}",
-        )
+    if not minimum <= value <= MAX_TOKEN_COUNT:
+        raise ConfigError("out of range", where=where, field=field, value=value, expected=expected)
     return int(value)
 
 
-def _time(value: object, where: str, field: str) -> float:
+def _time(value: object, where: str, field: str, units_per_s: float = 1.0) -> float:
+    """A trace timestamp in seconds: finite, >= 0 and within MAX_DURATION_S of the start
+    (timestamps are relative to the trace's start, not Unix times)."""
+    limit = MAX_DURATION_S * units_per_s
+    expected = f"a number from 0 to {limit:,.0f}"
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ConfigError(
-            "not a finite number", where=where, field=field, value=value, expected="a number >= 0"
+            "not a finite number", where=where, field=field, value=value, expected=expected
         )
-    if value < 0:
+    if not 0 <= value <= limit:
         raise ConfigError(
-            "negative time", where=where, field=field, value=value, expected="a number >= 0"
+            "time out of range (relative to the trace's start)",
+            where=where,
+            field=field,
+            value=value,
+            expected=expected,
         )
-    return float(value)
+    return float(value) / units_per_s
 
 
 def _sorted_requests(rows: list[tuple[float, int, int, list[int]]]) -> list[Request]:
@@ -582,7 +629,7 @@ def load_mooncake(
         for field in ("timestamp", "input_length", "output_length"):
             if field not in record:
                 raise ConfigError("missing field", where=where, field=field)
-        arrival = _time(record["timestamp"], where, "timestamp") / 1000 * time_scale
+        arrival = _time(record["timestamp"], where, "timestamp", MS_PER_S) * time_scale
         input_tokens = _count(record["input_length"], where, "input_length", 1)
         output_tokens = _count(record["output_length"], where, "output_length", 1)
         hash_ids = record.get("hash_ids", [])
@@ -685,11 +732,14 @@ def build_workload(
     block_tokens: int,
     seed: int,
     trace_path: str | None = None,
+    max_context_tokens: int = MAX_TOKEN_COUNT,
 ) -> Workload:
     """The workload a scenario describes: a trace when ``spec.trace`` is set (``trace_path``
     overrides its path, and turns a synthetic spec into a replay of that file: ``.csv`` as
     CSV, else Mooncake; only arrivals before ``duration_s`` are kept), else synthetic
     traffic over [0, duration_s). Relative file paths are taken from the current directory.
+    Requests longer than ``max_context_tokens`` (the model's) get no prefix keys: the
+    simulator rejects them on arrival.
     """
     if spec.trace is None and trace_path is not None:
         trace = TraceSpec.model_validate(
@@ -701,4 +751,5 @@ def build_workload(
         spec = WorkloadSpec(trace=trace)
     if spec.trace is not None:
         return _trace(spec, duration_s, block_tokens, seed, trace_path or spec.trace.path)
-    return _synthetic(spec, duration_s, block_tokens, seed % 2**64)  # numpy wants >= 0
+    # numpy wants a seed >= 0
+    return _synthetic(spec, duration_s, block_tokens, seed % 2**64, max_context_tokens)

@@ -97,14 +97,17 @@ def dsa_specs(draw: st.DrawFn) -> DSASpec:
 @st.composite
 def compressed_specs(draw: st.DrawFn, kind: str, v4_formats: bool = False) -> CompressedSpec:
     head_dim = draw(st.integers(2, 1024))
+    num_heads = draw(st.integers(1, 128))
+    # The grouped output projection splits num_heads x head_dim into o_groups equal parts.
+    groups = [g for g in range(1, 17) if (num_heads * head_dim) % g == 0]
     fields: dict[str, object] = {
         "kind": kind,
-        "num_heads": draw(st.integers(1, 128)),
+        "num_heads": num_heads,
         "head_dim": head_dim,
         "qk_rope_head_dim": draw(st.integers(1, head_dim - 1)),
         "q_lora_rank": draw(st.integers(1, 2048)),
         "o_lora_rank": draw(st.integers(1, 1024)),
-        "o_groups": draw(st.integers(1, 16)),
+        "o_groups": draw(st.sampled_from(groups)),
         "sliding_window_tokens": draw(st.integers(1, 1024)),
         "entry_nope_format": "fp8_b64_ue8m0" if v4_formats else draw(kv_formats),
         "entry_rope_format": "bf16" if v4_formats else draw(kv_formats),

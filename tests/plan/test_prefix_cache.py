@@ -1,6 +1,6 @@
 """Prefix-cache-aware planning (``plan --prefix-hit-ratio``), checked by hand.
 
-A toy one-layer model on a toy GPU with unlimited bandwidth and no fixed costs, so every
+A toy one-layer model on a toy GPU with 1,000 TB/s and no fixed costs, so every
 step is compute-bound and its time is FLOPs / 10^14 FLOP/s. FLOPs per token of the linear
 part: q, k, v, o 4 x 2 x 512 x 512 = 2,097,152 plus FFN 3 x 2 x 512 x 1,024 = 3,145,728,
 together 5,242,880; the LM head 2 x 512 x 1,000 = 1,024,000 per sampled token. Attention
@@ -33,7 +33,7 @@ FLOP_PER_S = 1e14
 def _toy(budget_tokens: int) -> Deployed:
     return Deployed.build(
         _toy_model(),
-        _toy_gpu(1e6, 0.0),
+        _toy_gpu(1e3, 0.0),  # 1,000 TB/s: every operator here is compute bound
         Deployment(gpus_per_replica=1, step_overhead_ms=0, max_batched_tokens=budget_tokens),
     )
 

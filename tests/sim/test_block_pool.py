@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
 from planner.sim.block_pool import BlockPool
-from planner.sim.request import Request
+from planner.sim.request import Request, chain_keys
 
 
 def request(keys: list[int], private: int = 0) -> Request:
@@ -67,3 +71,99 @@ def test_host_tier_keeps_evicted_blocks():
     pool.allocate(1)  # evicts 1; the host tier holds one block: 2 drops out
     assert list(pool.host) == [1]
     assert pool.match([1, 2]) == (0, 1)  # the head is in the host tier, block 2 is gone
+
+
+def test_two_holders_of_a_block_free_it_once_after_invalidation():
+    # Hand count: 4 blocks. A caches [1, 2] (2 blocks, evictable). B and C both reference
+    # them (refcount 2 each): 2 blocks in use, 2 free. The cut-over invalidates the cache:
+    # the 2 referenced blocks stay in use until their last holder leaves. B leaves: still
+    # held by C (2 free). C leaves: 4 free. Freeing them once per holder would give 6 free
+    # blocks of 4 and a negative utilisation.
+    pool = BlockPool(4)
+    first = request([1, 2], private=2)
+    pool.allocate(2)
+    pool.release(first, computed_blocks=2)
+    b, c = request([1, 2]), request([1, 2])
+    pool.acquire(b, [1, 2])
+    pool.acquire(c, [1, 2])
+    assert pool.free_blocks == 2 and pool.used_blocks == 2
+    pool.invalidate()
+    pool.release(b, computed_blocks=2)
+    assert pool.free_blocks == 2 and pool.used_blocks == 2
+    pool.release(c, computed_blocks=2)
+    assert pool.free_blocks == 4 and pool.used_blocks == 0
+    pool.check()
+
+
+class BlockPoolMachine(RuleBasedStateMachine):
+    """Any sequence of admissions (with prefix hits), growth, releases, evictions and
+    invalidations keeps the physical accounting: free + evictable + blocks held by live
+    requests (private ones, plus each distinct shared block once) = total."""
+
+    TOTAL = 12
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool = BlockPool(self.TOTAL, host_tier_blocks=4)
+        self.live: list[Request] = []
+        # Physical identity of each live request's shared references: (epoch, key).
+        self.shared_ids: dict[int, list[tuple[int, int]]] = {}
+        self.next_rid = 0
+
+    @rule(
+        # Few distinct prefixes, so requests share cached blocks often.
+        prefix=st.sampled_from([(0,), (0, 1), (0, 1, 2), (1,), ()]),
+        state_blocks=st.integers(0, 2),
+    )
+    def admit(self, prefix: tuple[int, ...], state_blocks: int) -> None:
+        keys = chain_keys(prefix)  # equal prefixes give equal chained keys
+        hbm, host = self.pool.match(keys)
+        matched = keys[:hbm]
+        need = len(keys) - hbm + state_blocks
+        available = self.pool.available_blocks - self.pool.idle_among(matched)
+        if need > available:
+            return
+        r = Request(
+            rid=self.next_rid, arrival_s=0.0, input_tokens=16, output_tokens=1, block_keys=keys
+        )
+        self.next_rid += 1
+        self.pool.acquire(r, matched)
+        self.pool.allocate(need)  # host-tier hits are loaded into private blocks
+        self.pool.load_from_host(keys[hbm : hbm + host])
+        r.private_blocks = need
+        self.shared_ids[r.rid] = [(self.pool.epoch, k) for k in matched]
+        self.live.append(r)
+
+    @precondition(lambda self: self.live)
+    @rule(data=st.data(), extra=st.integers(1, 3))
+    def grow(self, data: st.DataObject, extra: int) -> None:
+        r = data.draw(st.sampled_from(self.live))
+        if extra <= self.pool.available_blocks:
+            self.pool.allocate(extra)
+            r.private_blocks += extra
+
+    @precondition(lambda self: self.live)
+    @rule(data=st.data())
+    def release(self, data: st.DataObject) -> None:
+        r = data.draw(st.sampled_from(self.live))
+        computed = data.draw(st.integers(len(r.shared_keys), len(r.block_keys)))
+        self.pool.release(r, computed)
+        self.live.remove(r)
+        del self.shared_ids[r.rid]
+
+    @rule()
+    def invalidate(self) -> None:
+        self.pool.invalidate()
+
+    @invariant()
+    def physical_blocks_add_up(self) -> None:
+        pool = self.pool
+        private = sum(r.private_blocks for r in self.live)
+        shared = len({ident for ids in self.shared_ids.values() for ident in ids})
+        assert pool.free_blocks + len(pool.evictable) + private + shared == pool.total_blocks
+        assert 0 <= pool.used_blocks <= pool.total_blocks
+        pool.check()
+
+
+TestBlockPoolMachine = BlockPoolMachine.TestCase
+TestBlockPoolMachine.settings = settings(max_examples=200, stateful_step_count=30, deadline=None)

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from planner.errors import ConfigError, UnknownNameError
+from planner.limits import MAX_LAYERS, MAX_MTP_MODULES
 from planner.schema import (
     AttentionSpec,
     FFNSpec,
@@ -30,12 +31,14 @@ CATALOG_DIR = Path(__file__).parent
 
 
 class LayerRun(Frozen):
-    repeat: int = Field(1, ge=1)
-    pattern: list[tuple[str, str]] = Field(min_length=1, description="[attention, ffn] names")
+    repeat: int = Field(1, ge=1, le=MAX_LAYERS)
+    pattern: list[tuple[str, str]] = Field(
+        min_length=1, max_length=MAX_LAYERS, description="[attention, ffn] names"
+    )
 
 
 class MTPRun(Frozen):
-    num_modules: int = Field(ge=1)
+    num_modules: int = Field(ge=1, le=MAX_MTP_MODULES)
     layer: tuple[str, str]
 
 
@@ -50,7 +53,7 @@ class CatalogDocument(Frozen):
     hc_mult: int = 1
     attention: dict[str, AttentionSpec]
     ffn: dict[str, FFNSpec]
-    layers: list[LayerRun] = Field(min_length=1)
+    layers: list[LayerRun] = Field(min_length=1, max_length=MAX_LAYERS)
     mtp: MTPRun | None = None
     weight_formats: WeightFormats = WeightFormats()
     reference_total_params: float | None = None
@@ -60,6 +63,9 @@ class CatalogDocument(Frozen):
 
     @model_validator(mode="after")
     def _names_resolve(self) -> CatalogDocument:
+        layers = sum(run.repeat * len(run.pattern) for run in self.layers)
+        if layers > MAX_LAYERS:
+            raise ValueError(f"{layers:,} layers; at most {MAX_LAYERS:,}")
         pairs = [p for run in self.layers for p in run.pattern]
         if self.mtp is not None:
             pairs.append(self.mtp.layer)
