@@ -8,6 +8,8 @@ A call processes ``q`` query tokens that end at context length ``L``: the i-th o
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -40,8 +42,29 @@ def visible_sum(
     causal triangle.
     """
     context = np.asarray(context_tokens, dtype=np.int64)
+    if context.ndim == 0:  # one context (a prefill chunk in the simulator): integer math
+        scalar = np.int64(_visible_sum_scalar(int(query_tokens), int(context), ratio, cap))
+        return cast(IntArray, scalar)  # a numpy scalar behaves as a 0-d array here
     if query_tokens == 1:  # decode: the single query sees all L tokens (hot path)
         entries = context // ratio if ratio != 1 else context
         return entries if cap is None else np.minimum(entries, cap)
     first_visible = context - query_tokens + 1
     return prefix_capped_sum(context + 1, ratio, cap) - prefix_capped_sum(first_visible, ratio, cap)
+
+
+def _capped_scalar(n: int, ratio: int, cap: int | None) -> int:
+    """prefix_capped_sum for one Python int (the same closed form)."""
+    n = max(n, 0)
+    if cap is not None:
+        threshold = ratio * cap
+        return _capped_scalar(min(n, threshold), ratio, None) + cap * max(n - threshold, 0)
+    full, rest = divmod(n, ratio)
+    return ratio * full * (full - 1) // 2 + rest * full
+
+
+def _visible_sum_scalar(query_tokens: int, context: int, ratio: int, cap: int | None) -> int:
+    if query_tokens == 1:
+        entries = context // ratio
+        return entries if cap is None else min(entries, cap)
+    first_visible = context - query_tokens + 1
+    return _capped_scalar(context + 1, ratio, cap) - _capped_scalar(first_visible, ratio, cap)

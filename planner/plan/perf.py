@@ -378,27 +378,156 @@ class StepModel:
             )
         return out
 
+    @cached_property
+    def _work_table(self) -> DecodeWorkTable:
+        return DecodeWorkTable(self.kinds)
+
+    def decode_work_sums(self, contexts: ArrayLike, axis: int = 0) -> list[FloatArray]:
+        """Per kind, the summed decode work of sequences at these contexts (sum over
+        ``axis``) as four rows: attention FLOPs, main read bytes, indexer FLOPs, indexer
+        read bytes; equal to ``decode_work`` (sums of dyadic rationals are exact)."""
+        c = np.asarray(contexts, dtype=np.int64)
+        sums = self._work_table.sums(c, axis)
+        if sums is not None:
+            return [sums[4 * i : 4 * i + 4] for i in range(len(self.kinds))]
+        out = []
+        for kind, _ in self.kinds:
+            w = StepModel.decode_work(kind, c, axis=axis)
+            out.append(
+                np.array(
+                    [w.flops, w.main_read_bytes, w.index_flops, w.index_read_bytes],
+                    dtype=np.float64,
+                )
+            )
+        return out
+
     def decode_attention_time_s(self, contexts: ArrayLike, axis: int = 0) -> FloatArray | float:
         """Attention time of a decode batch whose sequences have these contexts, summed over
         ``axis`` (a 2-D array gives one time per column). Same formula as
         attention_timeline, written for the simulator's hot loop."""
-        c = np.asarray(contexts, dtype=np.int64)
         kernel_s = self.deployed.gpu.kernel_overhead_s(self.deployed.deployment.cuda_graphs)
         total: FloatArray | float = 0.0
-        for kind, count, flop_s, byte_s, index_flop_s, index_byte_s in self._attention_constants:
-            index_bytes = kind.index_read_bytes(c) if index_flop_s else 0.0
-            main = np.maximum(
-                np.sum(kind.attn_flops(1, c), axis=axis) * flop_s,
-                np.sum(kind.read_bytes(c) - index_bytes, axis=axis) * byte_s,
-            )
+        sums = self.decode_work_sums(contexts, axis)
+        for (_, count, flop_s, byte_s, index_flop_s, index_byte_s), work in zip(
+            self._attention_constants, sums, strict=True
+        ):
+            main = np.maximum(work[0] * flop_s, work[1] * byte_s)
             total = total + count * (main + kernel_s)
             if index_flop_s:
-                index = np.maximum(
-                    np.sum(kind.indexer_flops(1, c), axis=axis) * index_flop_s,
-                    np.sum(index_bytes, axis=axis) * index_byte_s,
-                )
+                index = np.maximum(work[2] * index_flop_s, work[3] * index_byte_s)
                 total = total + count * (index + kernel_s)
         return total
+
+    def mixed_attention_time_s(
+        self, decode_contexts: ArrayLike, chunks: list[tuple[int, int]]
+    ) -> float:
+        """``attention_time_s`` of a step with decode sequences at ``decode_contexts`` and
+        prefill chunks ``(tokens, context after the chunk)``, computed without building a
+        timeline (the same operations in the same order; for the simulator's hot loop)."""
+        contexts = np.asarray(decode_contexts, dtype=np.int64)
+        decode = self.decode_work_sums(contexts) if contexts.size else None
+        d = self.deployed
+        gpu = d.gpu
+        kernel_s = gpu.kernel_overhead_s(d.deployment.cuda_graphs)
+        bandwidth = gpu.achievable_bandwidth_bytes_per_s
+        compute = memory = overhead = 0.0
+        for i, (kind, count) in enumerate(self.kinds):
+            fields = [0.0, 0.0, 0.0, 0.0]
+            if decode is not None:
+                fields = [float(x) for x in decode[i]]
+            for tokens, end in chunks:
+                # A chunk reads the cache at its end context as a decode would (the table's
+                # byte rows); its FLOPs cover all of its queries.
+                read = self._work_table.at(end)
+                if read is None:
+                    w = StepModel.chunk_work(kind, tokens, end)
+                    main_bytes, index_bytes = float(w.main_read_bytes), float(w.index_read_bytes)
+                else:
+                    main_bytes, index_bytes = read[4 * i + 1], read[4 * i + 3]
+                fields[0] += float(kind.attn_flops(tokens, end))
+                fields[1] += main_bytes
+                fields[2] += float(kind.indexer_flops(tokens, end))
+                fields[3] += index_bytes
+            if self.group_scale != 1:
+                fields = [x * self.group_scale for x in fields]
+            share = kind.kv_shard_fraction(d.tp) / d.attention_dp
+            ops = [
+                (
+                    fields[0] / d.tp / d.attention_dp,
+                    fields[1] * share,
+                    gpu.achievable_flop_per_s(ATTENTION_MATH_DTYPE),
+                )
+            ]
+            if kind.has_indexer:
+                ops.append(
+                    (
+                        fields[2] / d.attention_dp,
+                        fields[3] / d.attention_dp,
+                        gpu.achievable_flop_per_s(kind.index_math_dtype),
+                    )
+                )
+            for flops, nbytes, flop_per_s in ops:
+                t_compute = flops / flop_per_s
+                t_memory = nbytes / bandwidth
+                roof = max(t_compute, t_memory) * count
+                if t_compute >= t_memory:
+                    compute += roof
+                else:
+                    memory += roof
+                overhead += count * kernel_s
+        return compute + memory + 0.0 + overhead
+
+
+class DecodeWorkTable:
+    """One sequence's decode attention work at every context 0..n-1, for each attention
+    kind (rows: FLOPs, main read bytes, indexer FLOPs, indexer read bytes per kind), so a
+    batch's sums are one gather and one sum instead of a dozen small array calls.
+
+    Values come from the attention kinds' own methods (``StepModel.decode_work``); they
+    are dyadic rationals (byte counts with 1/2..1/8-byte parts, integer FLOPs) far below
+    2^53, so their sums are exact in any order and equal the direct computation. The table
+    grows by doubling up to ``MAX_CONTEXT`` contexts; longer contexts are computed
+    directly (``sums`` returns None).
+    """
+
+    MIN_CONTEXT = 1 << 12
+    MAX_CONTEXT = 1 << 18
+
+    def __init__(self, kinds: list[tuple[AttentionKind, int]]) -> None:
+        self.kinds = kinds
+        self.table: FloatArray = np.zeros((4 * len(kinds), 0), dtype=np.float64)
+
+    def _grow(self, needed: int) -> bool:
+        if needed <= self.table.shape[1]:
+            return True
+        if needed > self.MAX_CONTEXT:
+            return False
+        size = self.MIN_CONTEXT
+        while size < needed:
+            size *= 2
+        c = np.arange(size, dtype=np.int64)
+        rows = []
+        for kind, _ in self.kinds:
+            w = StepModel.decode_work(kind, c[None, :], axis=0)
+            rows += [w.flops, w.main_read_bytes, w.index_flops, w.index_read_bytes]
+        self.table = np.ascontiguousarray(
+            np.stack([np.broadcast_to(np.asarray(r, dtype=np.float64), (size,)) for r in rows])
+        )
+        return True
+
+    def at(self, context: int) -> list[float] | None:
+        """Every row at one context; None beyond the table."""
+        if not self._grow(context + 1):
+            return None
+        column: list[float] = self.table[:, context].tolist()
+        return column
+
+    def sums(self, contexts: NDArray[np.int64], axis: int) -> FloatArray | None:
+        """Rows summed over ``axis`` of ``contexts``; None if a context is beyond the table."""
+        if contexts.size == 0 or not self._grow(int(contexts.max()) + 1):
+            return None
+        gathered = self.table[:, contexts]
+        return np.asarray(gathered.sum(axis=axis + 1), dtype=np.float64)
 
 
 def _scaled(work: AttentionWork, factor: float) -> AttentionWork:

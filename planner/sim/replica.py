@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from planner.plan.perf import AttentionWork, StepModel
+from planner.plan.perf import StepModel
 from planner.sim.block_pool import BlockPool
 from planner.sim.request import (
     FINISHED,
@@ -66,6 +66,7 @@ class Jump:
     requests: list[Request]
     contexts: np.ndarray  # contexts at iteration 0
     ends_s: list[float]  # end time of each iteration
+    remaining: np.ndarray  # output tokens each request had left at iteration 0
     allocated: int = 1  # iterations whose blocks are allocated (iteration 0 at schedule)
     emitted: int = 0  # iterations whose tokens are applied
 
@@ -100,6 +101,7 @@ class Replica:
         self._wakeup = env.event()
         self._cut = env.event()
         self._abort = False
+        self._round_contexts: np.ndarray | None = None  # decode contexts of this round
         self.process = env.process(self._loop())
 
     def _new_pool(self) -> BlockPool:
@@ -213,32 +215,55 @@ class Replica:
     def _schedule(self, now: float) -> tuple[list[Request], list[tuple[Request, int]]] | None:
         cfg = self.config
         self._expire(now)
+        self._round_contexts = None
         budget = cfg.max_batched_tokens
+        bs = cfg.block_tokens
+        state_blocks = cfg.state_blocks
+        pool = self.pool
+        running = self.running
         decode: list[Request] = []
         chunks: list[tuple[Request, int]] = []
         i = 0
-        while i < len(self.running) and budget > 0:
-            r = self.running[i]
+        if running and len(running) <= budget and all(r.decoding for r in running):
+            # Every running request decodes one token: if the blocks they need all fit,
+            # the loop below would allocate them in order with no preemption; do it at once.
+            contexts = np.array([r.input_tokens + r.generated for r in running], dtype=np.int64)
+            held = np.array([len(r.shared_keys) + r.private_blocks for r in running])
+            need = -(-contexts // bs) - (held - state_blocks)
+            grow = np.flatnonzero(need > 0)
+            if int(need[grow].sum()) <= pool.free_blocks + len(pool.evictable):
+                for j, blocks in zip(grow.tolist(), need[grow].tolist(), strict=True):
+                    pool.allocate(blocks)
+                    running[j].private_blocks += blocks
+                decode = list(running)
+                budget -= len(decode)
+                i = len(running)
+                self._round_contexts = contexts
+        while i < len(running) and budget > 0:
+            r = running[i]
             if r.decoding:
-                tokens, kv_after = 1, r.context_tokens
+                tokens, kv_after = 1, r.input_tokens + r.generated
             else:
                 tokens = min(r.prefill_target - r.computed_tokens, budget)
                 kv_after = r.computed_tokens + tokens
-            need = self.blocks_for(kv_after) - self._token_blocks(r)
-            while need > self.pool.available_blocks:
-                if self._preempt_latest() is r:
-                    break
+            # Blocks for kv_after tokens beyond the token blocks it holds (_token_blocks).
+            need = -(-kv_after // bs) - (len(r.shared_keys) + r.private_blocks - state_blocks)
+            if need > 0:
+                preempted = False
+                while need > pool.free_blocks + len(pool.evictable):
+                    if self._preempt_latest() is r:
+                        preempted = True
+                        break
+                if preempted:
+                    break  # r itself was preempted: it was the last running request
+                pool.allocate(need)
+                r.private_blocks += need
+            budget -= tokens
+            if r.decoding:
+                decode.append(r)
             else:
-                self.pool.allocate(max(need, 0))
-                r.private_blocks += max(need, 0)
-                budget -= tokens
-                if r.decoding:
-                    decode.append(r)
-                else:
-                    chunks.append((r, tokens))
-                i += 1
-                continue
-            break  # r itself was preempted: it was the last running request
+                chunks.append((r, tokens))
+            i += 1
         self._admit(now, budget, chunks, len(decode) + len(chunks))
         if not decode and not chunks:
             return None
@@ -290,7 +315,9 @@ class Replica:
 
     # ------------------------------------------------------------------ running steps
     def _decode_contexts(self, decode: list[Request]) -> np.ndarray:
-        return np.fromiter((r.context_tokens for r in decode), dtype=np.int64, count=len(decode))
+        if self._round_contexts is not None and len(self._round_contexts) == len(decode):
+            return self._round_contexts  # computed by this round's schedule, same order
+        return np.array([r.input_tokens + r.generated for r in decode], dtype=np.int64)
 
     def _step_time(self, decode: list[Request], chunks: list[tuple[Request, int]]) -> float:
         model = self.step_model
@@ -302,20 +329,8 @@ class Replica:
         base = model.step_overhead_s + model.linear_time_s(tokens, sampled)
         if not chunks:
             return base + float(model.decode_attention_time_s(self._decode_contexts(decode)))
-        contexts = self._decode_contexts(decode)
-        work = []
-        for kind, _ in model.kinds:
-            parts = [StepModel.decode_work(kind, contexts)] if decode else []
-            parts += [StepModel.chunk_work(kind, t, r.computed_tokens + t) for r, t in chunks]
-            work.append(
-                AttentionWork(
-                    *(
-                        float(sum(np.sum(getattr(p, f)) for p in parts))
-                        for f in ("flops", "main_read_bytes", "index_flops", "index_read_bytes")
-                    )
-                )
-            )
-        return base + float(model.attention_time_s(work))
+        spans = [(t, r.computed_tokens + t) for r, t in chunks]
+        return base + model.mixed_attention_time_s(self._decode_contexts(decode), spans)
 
     def _wait_until(self, end_s: float) -> Generator[simpy.Event, Any, bool]:
         """Wait for end_s; True if a cut event arrived first."""
@@ -342,8 +357,10 @@ class Replica:
             if r.computed_tokens >= r.prefill_target:
                 r.decoding = True
                 self._emit(r, end_s)
-        for r in decode:
-            self._emit(r, end_s)
+        for r in decode:  # _emit inlined: a decoding request has its first token already
+            r.generated += 1
+            if r.generated >= r.output_tokens:
+                self._finish(r, end_s)
 
     def _emit(self, r: Request, now: float) -> None:
         r.generated += 1
@@ -362,8 +379,8 @@ class Replica:
     # ------------------------------------------------------------------ fast mode
     def _plan_jump(self, decode: list[Request], now: float) -> Jump:
         contexts = self._decode_contexts(decode)
-        remaining = min(r.output_tokens - r.generated for r in decode)
-        k = min(remaining, MAX_JUMP_ITERATIONS)
+        remaining = np.array([r.output_tokens - r.generated for r in decode], dtype=np.int64)
+        k = min(int(remaining.min()), MAX_JUMP_ITERATIONS)
         if k > 1:
             # Blocks needed by iterations 1..k-1 beyond what iteration 0 allocated.
             offsets = np.arange(k, dtype=np.int64)
@@ -377,18 +394,15 @@ class Replica:
         model = self.step_model
         base = model.step_overhead_s + model.linear_time_s(len(decode), len(decode))
         attention = model.decode_attention_time_s(contexts[:, None] + offsets[None, :], axis=0)
-        durations = (base + np.asarray(attention, dtype=np.float64)).tolist()
-        ends = []
-        t = now
-        for dt in durations:
-            t = t + dt
-            ends.append(t)
+        durations = base + np.asarray(attention, dtype=np.float64)
+        # Sequential sums (np.add.accumulate adds left to right): now + d0, + d1, ...
+        ends: list[float] = np.add.accumulate(np.concatenate(([now], durations)))[1:].tolist()
         deadline = self._next_deadline(now)
         if deadline is not None:
             # Stop at the first boundary at or after which the scheduler must act.
             cut = bisect.bisect_left(ends, deadline)
             ends = ends[: cut + 1]
-        return Jump(now, list(decode), contexts, ends)
+        return Jump(now, list(decode), contexts, ends, remaining)
 
     def _next_deadline(self, now: float) -> float | None:
         """Earliest time a waiting request changes state by itself: host load done
@@ -422,9 +436,9 @@ class Replica:
             return
         self._commit(jump, jump.length, jump.length)
         self.jump = None
-        for r in jump.requests:
-            if r.generated >= r.output_tokens:
-                self._finish(r, end_s)
+        # Requests whose last token came in the jump's last iteration (in batch order).
+        for i in np.flatnonzero(jump.remaining <= jump.length).tolist():
+            self._finish(jump.requests[i], end_s)
 
     def _commit(self, jump: Jump, started: int, done: int) -> None:
         """Allocate blocks for iterations [allocated, started) and emit the tokens of
@@ -433,10 +447,11 @@ class Replica:
             bs = self.config.block_tokens
             before = -(-(jump.contexts + jump.allocated - 1) // bs)
             after = -(-(jump.contexts + started - 1) // bs)
-            for r, extra in zip(jump.requests, (after - before).tolist(), strict=True):
-                if extra:
-                    self.pool.allocate(extra)
-                    r.private_blocks += extra
+            extra = after - before
+            for i in np.flatnonzero(extra).tolist():
+                r = jump.requests[i]
+                self.pool.allocate(int(extra[i]))
+                r.private_blocks += int(extra[i])
             jump.allocated = started
         if done > jump.emitted:
             for r in jump.requests:
