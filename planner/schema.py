@@ -308,6 +308,11 @@ class EfficiencySpec(Frozen):
     collective_latency_us: float = Field(
         ge=0, le=lim.MAX_KERNEL_OVERHEAD_US, description="fixed time per collective op"
     )
+    kernel_fits_from: str | None = Field(
+        None,
+        description="GPU profile whose fitted kernel curves (hardware_profiles/fits/<name>/) "
+        "this GPU borrows when it has none of its own; None: the constants above",
+    )
 
 
 class InterconnectSpec(Frozen):
@@ -316,6 +321,19 @@ class InterconnectSpec(Frozen):
         gt=0,
         le=lim.MAX_LINK_GB_PER_S,
         description="scale-up bandwidth per GPU, both directions together (vendor style)",
+    )
+    scale_up_domain_gpus: int | None = Field(
+        None,
+        ge=1,
+        le=lim.MAX_GPUS_PER_REPLICA * 1024,
+        description="GPUs one scale-up link (NVLink / Infinity Fabric / HCCS) connects; "
+        "collectives over more GPUs cross the scale-out network. None: not given",
+    )
+    scale_out_gb_per_s: float | None = Field(
+        None,
+        gt=0,
+        le=lim.MAX_LINK_GB_PER_S,
+        description="scale-out (inter-node) bandwidth per GPU, one direction, 10^9 B/s",
     )
 
 
@@ -397,11 +415,24 @@ class Deployment(Frozen):
         256, ge=1, le=lim.MAX_NUM_SEQS, description="most sequences in one batch"
     )
     cuda_graphs: bool = True
-    step_overhead_ms: float = Field(
-        1.0,
+    step_overhead_ms: float | None = Field(
+        None,
         ge=0,
         le=lim.MAX_STEP_OVERHEAD_MS,
-        description="scheduler, sampling and host work per step",
+        description="host time per step not hidden behind the GPU; None: the engine's "
+        "fitted value (hardware_profiles/fits), 0 where none is fitted",
+    )
+    moe_routing_alpha: float | None = Field(
+        1.01,
+        gt=1,
+        le=10,
+        description="power-law exponent of MoE routing skew (AIConfigurator's MoE "
+        "collection uses 1.01 and 1.2); None: uniform routing",
+    )
+    overlap_micro_batches: bool = Field(
+        False,
+        description="overlap communication with computation by splitting each step into two "
+        "micro-batches (DeepSeek's dual micro-batch)",
     )
     mtp: bool = Field(False, description="MTP speculative decoding (one draft token per step)")
     mtp_acceptance_rate: float = Field(0.85, ge=0, le=1)

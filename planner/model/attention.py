@@ -104,6 +104,11 @@ class AttentionKind(ABC):
     def attn_flops(self, query_tokens: int, context_tokens: ArrayLike) -> FloatArray:
         """Core attention FLOPs (scores + weighted values) for q queries ending at L."""
 
+    def decode_attn_flops(self, query_tokens: int, context_tokens: ArrayLike) -> FloatArray:
+        """Core attention FLOPs of a decode step feeding q queries (q > 1 with speculative
+        drafts) in the form decode kernels run (MLA: absorbed)."""
+        return self.attn_flops(query_tokens, context_tokens)
+
     def indexer_flops(self, query_tokens: int, context_tokens: ArrayLike) -> FloatArray:
         """FLOPs of the token/entry selector (zero for kinds without an indexer)."""
         return np.zeros(np.shape(context_tokens), dtype=np.float64)
@@ -230,6 +235,10 @@ class MLA(AttentionKind):
             FLOP_PER_MAC * s.kv_lora_rank * s.num_heads * (s.qk_nope_head_dim + s.v_head_dim)
         )
         return s.num_heads * per_pair * pairs + upproject * cached
+
+    def decode_attn_flops(self, query_tokens: int, context_tokens: ArrayLike) -> FloatArray:
+        # FlashMLA decodes in the absorbed form whatever the query count (MTP drafts too).
+        return self.attn_flops(query_tokens, context_tokens, absorbed=True)
 
     def projections(self, hidden_size: int) -> list[Matrix]:
         s = self.spec

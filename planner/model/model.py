@@ -165,16 +165,18 @@ class Model:
         ]
         return one * mtp.num_modules
 
+    def matrix_format(self, mat: Matrix) -> str:
+        """Storage format name of a weight matrix (its own, or its group's)."""
+        return str(mat.fmt or getattr(self.spec.weight_formats, mat.group))
+
     def matrix_bytes(self, mat: Matrix) -> float:
         """Stored bytes of a weight matrix (all ``count`` copies), scales included."""
-        fmt_name = mat.fmt or getattr(self.spec.weight_formats, mat.group)
-        fmt = storage_format(fmt_name, field=f"weight_formats.{mat.group}")
+        fmt = storage_format(self.matrix_format(mat), field=f"weight_formats.{mat.group}")
         return mat.count * fmt.tensor_bytes(mat.rows, mat.cols)
 
     def math_dtype(self, mat: Matrix) -> str:
         """Math dtype of a matrix's storage format (before GPU fallback)."""
-        fmt_name = mat.fmt or getattr(self.spec.weight_formats, mat.group)
-        return storage_format(fmt_name).math_dtype
+        return storage_format(self.matrix_format(mat)).math_dtype
 
     @cached_property
     def distinct_layers(self) -> list[tuple[LayerSpec, int]]:

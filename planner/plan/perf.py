@@ -1,45 +1,82 @@
-"""Roofline step times for decode and prefill on one replica.
+"""Step times for decode and prefill on one replica, operator by operator.
 
-Each operator (a weight matrix, the attention core, the indexer, an expert group) takes
-    kernel_overhead + max(FLOPs / achievable FLOP/s, bytes / achievable bandwidth)
-on one GPU (``EfficiencySpec``): small operators are dominated by the fixed kernel time,
-large ones approach the achievable fractions of peak. Operators run one after another;
-communication (tensor-parallel all-reduce, expert-parallel all-to-all) is added without
-overlap, which is conservative. A fixed per-step overhead covers scheduling and sampling.
+Each operator's time comes from its efficiency curve for the GPU and serving engine
+(``planner.plan.efficiency``: fitted to measured kernel tables where they exist, the GPU
+profile's constant fractions otherwise):
+- dense GEMMs (projections, dense FFN, shared experts, router, mHC mixers, LM head):
+  fixed time + max(FLOPs / (peak x efficiency(m, n, k)), bytes / achievable bandwidth);
+  engines fuse matrices that read the same input into one GEMM (``FUSED``);
+- routed experts: one fused-MoE kernel timed on the busiest expert-parallel rank, which
+  receives R token-expert assignments over A active experts under the deployment's routing
+  model (``Deployment.moe_routing_alpha``; ``planner.plan.efficiency.routing``);
+- attention and indexer kernels per layer kind, decode (absorbed MLA form, also with MTP's
+  extra query token) and prefill (naive MLA form) timed on their own curves over the
+  summed work of the step's sequences;
+- memory-bound kernels (residual add + RMSNorm, mHC stream mixing, SiLU x mul, RoPE, KV
+  cache writes, routing top-k, embedding lookup, sampling) as the bytes they move;
+- collectives: tensor-parallel all-reduce and expert-parallel all-to-all on the scale-up
+  link inside the NVLink domain, on the scale-out NIC beyond it; the busiest rank's
+  incoming tokens bound the all-to-all. Communication is added after compute, or overlapped
+  with it (``Deployment.overlap_micro_batches``: DeepSeek's dual micro-batch).
+A per-step host cost (the engine's fitted ``step_overhead_us``, or ``step_overhead_ms``)
+is added once per step.
 
 A step splits into two parts (``StepModel``), which the simulator reuses:
-- the *linear* part depends only on how many tokens the step processes: every weight
-  matrix, the MoE experts, the LM head, elementwise kernels and communication;
-- the *attention* part depends on each sequence's context: per layer kind, one kernel over
-  the summed FLOPs and cache bytes of all sequences in the step (and one for the indexer).
+- the *linear* part depends only on how many tokens the step processes;
+- the *attention* part depends on each sequence's context: per layer kind, one kernel
+  over the summed work of all decode sequences and one over all prefill chunks.
 With attention data parallelism (DP groups of TP GPUs), each group handles 1/DP of the
 sequences; the FFN (experts over all GPUs) sees every token of the replica.
-
-MoE decode reads only the experts the batch touches: for T tokens each choosing k of E
-experts, the expected number of distinct experts is E * (1 - (1 - k/E)^T).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from planner.dtypes import storage_format
 from planner.model.attention import AttentionKind, Matrix
+from planner.model.model import LINEAR_COMPONENT
 from planner.plan.deployed import Deployed
+from planner.plan.efficiency import Efficiency, OpTime, efficiency_for
+from planner.plan.efficiency.routing import busiest_rank
+from planner.plan.efficiency.schema import GemmClass
 from planner.plan.memory import shard_of
 from planner.schema import LayerSpec, MoEFFNSpec
 
 FloatArray = NDArray[np.float64]
 BF16_BYTES = 2
 FP8_BYTES = 1
-# Elementwise kernels per layer not modelled individually (norms, RoPE, residual adds,
-# activation, routing top-k): they cost their launch time only.
-MISC_KERNELS_PER_LAYER = 6
+FP32_BYTES = 4
 ALL_REDUCES_PER_LAYER = 2  # after attention and after the FFN (tensor parallel)
 ATTENTION_MATH_DTYPE = "bf16"  # FlashMLA / FlashAttention dequantise the cache to BF16
+# Matrices engines run as one GEMM because they read the same input (vLLM's
+# QKVParallelLinear, MergedColumnParallelLinear gate_up_proj, DeepSeek fused_qkv_a_proj).
+FUSED: tuple[frozenset[str], ...] = (
+    frozenset({"q_proj", "k_proj", "v_proj"}),
+    frozenset({"wq_a", "wkv_a"}),
+    frozenset({"wq_a", "wkv"}),
+    frozenset({"compressor.wkv", "compressor.wgate"}),
+    frozenset({"indexer.compressor.wkv", "indexer.compressor.wgate"}),
+    frozenset({"mlp.gate_proj", "mlp.up_proj"}),
+    frozenset({"shared_experts.gate_proj", "shared_experts.up_proj"}),
+)
+# Memory traffic of the elementwise kernels, per token (BF16 activations):
+# - residual add + RMSNorm reads the residual and the sublayer output and writes both:
+#   4 h values; with mHC (hc_mult m > 1) the stream is m h wide: pre-mix reads m h and
+#   writes h, the norm reads and writes h, post-mix reads h + m h and writes m h:
+#   (3 m + 4) h values in three kernels.
+NORM_VALUES_PER_HIDDEN = 4
+# - SiLU(gate) x up reads 2 I and writes I values (dense FFN and shared experts; routed
+#   experts do it inside the fused MoE kernel).
+ACTIVATION_VALUES_PER_INTER = 3
+# - sampling reads the FP32 logits twice (softmax / top-k, then the draw).
+SAMPLER_PASSES = 2
+# - a dispatched token goes out in FP8 and comes back in BF16 (DeepEP's defaults).
+ALL_TO_ALL_BYTES_PER_VALUE = FP8_BYTES + BF16_BYTES
 
 
 def expected_distinct_experts(
@@ -50,6 +87,18 @@ def expected_distinct_experts(
     return num_experts * (1.0 - (1.0 - experts_per_token / num_experts) ** t)
 
 
+def gemm_class(deployed: Deployed, fmt_name: str) -> tuple[GemmClass, str]:
+    """(curve class, math dtype) a weight format runs as on the deployment's GPU."""
+    fmt = storage_format(fmt_name)
+    math = deployed.gpu.math_dtype(fmt.math_dtype)
+    if math == "fp4":
+        return "fp4", math
+    if math in ("fp8", "int8"):
+        blocked = fmt.scale_bytes > 0 and (fmt.scale_block_rows > 1 or fmt.math_dtype == "fp4")
+        return ("fp8_block" if blocked else "fp8"), math
+    return "bf16", math
+
+
 @dataclass
 class StepTime:
     """Time of one step on the replica (every GPU works in parallel on its share)."""
@@ -57,7 +106,7 @@ class StepTime:
     time_s: FloatArray
     compute_bound_s: FloatArray
     memory_bound_s: FloatArray
-    overhead_s: float
+    overhead_s: FloatArray | float
     communication_s: FloatArray
     flops_per_gpu: FloatArray
     bytes_per_gpu: FloatArray
@@ -72,86 +121,190 @@ class StepTime:
 class _Timeline:
     """Accumulates operator times (vectorised over whatever shape the inputs have)."""
 
-    def __init__(self, deployed: Deployed) -> None:
-        self.gpu = deployed.gpu
-        self.kernel_s = deployed.gpu.kernel_overhead_s(deployed.deployment.cuda_graphs)
+    def __init__(self, deployed: Deployed, eff: Efficiency) -> None:
+        self.eff = eff
+        profile = deployed.gpu.profile.efficiency
+        # Eager launches cost more than graph replays (profile estimates; the fitted fixed
+        # times are CUDA-graph replays where the collector could capture one).
+        self.eager_extra_s = (
+            0.0
+            if deployed.deployment.cuda_graphs
+            else max(profile.kernel_overhead_no_graphs_us - profile.kernel_overhead_us, 0.0) * 1e-6
+        )
+        self.overlap = deployed.deployment.overlap_micro_batches
         self.compute: FloatArray | float = 0.0
         self.memory: FloatArray | float = 0.0
         self.comm: FloatArray | float = 0.0
         self.flops: FloatArray | float = 0.0
         self.bytes: FloatArray | float = 0.0
-        self.overhead = 0.0
+        self.overhead: FloatArray | float = 0.0
+        self.work: FloatArray | float = 0.0  # this timeline's own operator time
+        self.own_comm: FloatArray | float = 0.0  # and its own communication
+        self.serial: FloatArray | float = 0.0  # merged timelines' totals
         self.by_op: dict[str, FloatArray] = {}
 
-    def op(
-        self,
-        name: str,
-        flops: ArrayLike,
-        nbytes: ArrayLike,
-        dtype: str,
-        repeat: int = 1,
-        kernels: int = 1,
+    def add(
+        self, name: str, t: OpTime, flops: ArrayLike, nbytes: ArrayLike, repeat: float = 1
     ) -> None:
-        flops_a = np.asarray(flops, dtype=np.float64)
-        bytes_a = np.asarray(nbytes, dtype=np.float64)
-        t_compute = flops_a / self.gpu.achievable_flop_per_s(dtype)
-        t_memory = bytes_a / self.gpu.achievable_bandwidth_bytes_per_s
-        roof = np.maximum(t_compute, t_memory) * repeat
-        compute_bound = t_compute >= t_memory
+        compute = np.asarray(t.compute_s, dtype=np.float64)
+        memory = np.asarray(t.memory_s, dtype=np.float64)
+        roof = np.maximum(compute, memory) * repeat
+        compute_bound = compute >= memory
         self.compute = self.compute + np.where(compute_bound, roof, 0.0)
         self.memory = self.memory + np.where(compute_bound, 0.0, roof)
-        launch = kernels * repeat * self.kernel_s
-        self.overhead += launch
-        self.flops = self.flops + flops_a * repeat
-        self.bytes = self.bytes + bytes_a * repeat
-        self.by_op[name] = self.by_op.get(name, 0.0) + roof + launch
+        fixed = (np.asarray(t.fixed_s, dtype=np.float64) + self.eager_extra_s) * repeat
+        self.overhead = self.overhead + fixed
+        self.work = self.work + roof + fixed
+        self.flops = self.flops + np.asarray(flops, dtype=np.float64) * repeat
+        self.bytes = self.bytes + np.asarray(nbytes, dtype=np.float64) * repeat
+        self.by_op[name] = self.by_op.get(name, 0.0) + roof + fixed
 
-    def collective(self, name: str, nbytes: ArrayLike, repeat: int = 1) -> None:
-        t = (
-            np.asarray(nbytes, dtype=np.float64) / self.gpu.achievable_link_bytes_per_s
-            + self.gpu.profile.efficiency.collective_latency_us * 1e-6
-        ) * repeat
+    def collective(self, name: str, seconds: ArrayLike, repeat: float = 1) -> None:
+        t = np.asarray(seconds, dtype=np.float64) * repeat
         self.comm = self.comm + t
+        self.own_comm = self.own_comm + t
         self.by_op[name] = self.by_op.get(name, 0.0) + t
 
     def merge(self, other: _Timeline) -> None:
+        """Add another timeline that runs after this one (its own overlap rule kept)."""
         self.compute = self.compute + other.compute
         self.memory = self.memory + other.memory
         self.comm = self.comm + other.comm
         self.flops = self.flops + other.flops
         self.bytes = self.bytes + other.bytes
-        self.overhead += other.overhead
+        self.overhead = self.overhead + other.overhead
+        self.serial = self.serial + other.total_s()
         for name, t in other.by_op.items():
             self.by_op[name] = self.by_op.get(name, 0.0) + t
 
     def total_s(self) -> FloatArray:
-        return np.asarray(self.compute + self.memory + self.comm + self.overhead)
+        # Dual micro-batch: one micro-batch's communication runs while the other computes
+        # its projections and FFN (attention is not counted as cover).
+        own = np.maximum(self.work, self.own_comm) if self.overlap else self.work + self.own_comm
+        return np.asarray(own + self.serial, dtype=np.float64)
 
     def result(self, step_overhead_s: float) -> StepTime:
         def arr(x: FloatArray | float) -> FloatArray:
             return np.asarray(x, dtype=np.float64)
 
-        overhead = self.overhead + step_overhead_s
+        by_op = dict(self.by_op)
+        if step_overhead_s:
+            by_op["step_overhead"] = np.asarray(step_overhead_s, dtype=np.float64)
         return StepTime(
             self.total_s() + step_overhead_s,
             arr(self.compute),
             arr(self.memory),
-            overhead,
+            self.overhead + step_overhead_s,
             arr(self.comm),
             arr(self.flops),
             arr(self.bytes),
-            self.by_op,
+            by_op,
         )
 
 
 @dataclass(frozen=True)
-class AttentionWork:
-    """Summed work of all sequences of a step for one attention kind (replica-wide)."""
+class PhaseWork:
+    """Summed attention work of one phase for one kind; fields add up over sequences."""
 
-    flops: FloatArray | float
-    main_read_bytes: FloatArray | float
-    index_flops: FloatArray | float
-    index_read_bytes: FloatArray | float
+    flops: FloatArray | float = 0.0
+    flops_per_query: FloatArray | float = 0.0  # sum over sequences of FLOPs / query tokens
+    read_bytes: FloatArray | float = 0.0
+    index_flops: FloatArray | float = 0.0
+    index_flops_per_query: FloatArray | float = 0.0
+    index_read_bytes: FloatArray | float = 0.0
+    sequences: FloatArray | float = 0.0
+
+    def __add__(self, other: PhaseWork) -> PhaseWork:
+        return PhaseWork(
+            *(np.add(getattr(self, f.name), getattr(other, f.name)) for f in fields(PhaseWork))
+        )
+
+    def scaled(self, factor: ArrayLike) -> PhaseWork:
+        return PhaseWork(*(np.multiply(getattr(self, f.name), factor) for f in fields(PhaseWork)))
+
+    def summed(self, axis: int | None) -> PhaseWork:
+        return PhaseWork(*(np.sum(getattr(self, f.name), axis=axis) for f in fields(PhaseWork)))
+
+
+@dataclass(frozen=True)
+class AttentionWork:
+    """Summed work of a step's sequences for one attention kind (replica-wide): decode
+    sequences and prefill chunks run different kernels. ``a + b`` adds two steps' work."""
+
+    decode: PhaseWork = PhaseWork()
+    prefill: PhaseWork = PhaseWork()
+
+    def __add__(self, other: AttentionWork) -> AttentionWork:
+        return AttentionWork(self.decode + other.decode, self.prefill + other.prefill)
+
+    def scaled(self, factor: ArrayLike) -> AttentionWork:
+        """The same work done ``factor`` times (identical sequences or DP groups)."""
+        return AttentionWork(self.decode.scaled(factor), self.prefill.scaled(factor))
+
+    @property
+    def flops(self) -> FloatArray | float:
+        return np.add(self.decode.flops, self.prefill.flops)
+
+    @property
+    def main_read_bytes(self) -> FloatArray | float:
+        return np.add(self.decode.read_bytes, self.prefill.read_bytes)
+
+    @property
+    def index_flops(self) -> FloatArray | float:
+        return np.add(self.decode.index_flops, self.prefill.index_flops)
+
+    @property
+    def index_read_bytes(self) -> FloatArray | float:
+        return np.add(self.decode.index_read_bytes, self.prefill.index_read_bytes)
+
+    @staticmethod
+    def total(parts: list[AttentionWork]) -> AttentionWork:
+        out = AttentionWork()
+        for p in parts:
+            out = out + p
+        return out
+
+
+def _phase_work(
+    kind: AttentionKind, query_tokens: int, contexts: ArrayLike, decode: bool
+) -> PhaseWork:
+    """Work of one sequence feeding q query tokens that end at context L (vectorised)."""
+    c = np.asarray(contexts, dtype=np.int64)
+    q = max(query_tokens, 1)
+    flops = kind.decode_attn_flops(q, c) if decode else kind.attn_flops(q, c)
+    index_bytes = kind.index_read_bytes(c)
+    index_flops = kind.indexer_flops(q, c)
+    return PhaseWork(
+        flops,
+        flops / q,
+        kind.read_bytes(c) - index_bytes,
+        index_flops,
+        index_flops / q,
+        index_bytes,
+        np.ones(np.shape(c)),
+    )
+
+
+def _fused_groups(mats: list[Matrix]) -> list[list[Matrix]]:
+    """Matrices grouped as engines run them (see FUSED); order kept."""
+    groups: list[list[Matrix]] = []
+    used: set[int] = set()
+    names = {m.name: i for i, m in enumerate(mats)}
+    for i, mat in enumerate(mats):
+        if i in used:
+            continue
+        group = [mat]
+        used.add(i)
+        for fused in FUSED:
+            if mat.name in fused:
+                for other in sorted(fused - {mat.name}):
+                    j = names.get(other)
+                    if j is not None and j not in used and mats[j].rows == mat.rows:
+                        group.append(mats[j])
+                        used.add(j)
+                break
+        groups.append(group)
+    return groups
 
 
 class StepModel:
@@ -165,30 +318,115 @@ class StepModel:
 
     def __init__(self, deployed: Deployed, per_group: bool = False) -> None:
         self.deployed = deployed
+        self.eff = efficiency_for(deployed.gpu, deployed.deployment.engine)
         self.group_scale = deployed.attention_dp if per_group else 1
         model = deployed.model
         self.hidden = model.spec.hidden_size
         self.layers: list[tuple[LayerSpec, int]] = list(model.distinct_layers)
         # Attention kinds of the main model with their layer counts.
         self.kinds: list[tuple[AttentionKind, int]] = list(model.attention_groups)
-        self.step_overhead_s = deployed.deployment.step_overhead_ms * 1e-3
+        override_ms = deployed.deployment.step_overhead_ms
+        self.step_overhead_s = (
+            override_ms * 1e-3 if override_ms is not None else self.eff.step_overhead_s
+        )
 
     # ------------------------------------------------------------------ linear part
-    def _matmul(
+    def _gemm(
         self,
         tl: _Timeline,
         name: str,
-        mat: Matrix,
+        mats: list[Matrix],
         tokens: FloatArray,
         repeat: int,
         shard: int,
-        active_fraction: FloatArray | float = 1.0,
     ) -> None:
+        """One GEMM over ``tokens`` rows through the (fused) matrices, sharded ``shard``
+        ways: the output dimension (column parallel), or the input for matrices that
+        produce the hidden state (row parallel)."""
         model = self.deployed.model
-        weight_bytes = model.matrix_bytes(mat) * active_fraction / shard
-        activation_bytes = tokens * (mat.rows + mat.cols / shard) * BF16_BYTES
-        flops = tokens * mat.flops_per_token / shard
-        tl.op(name, flops, weight_bytes + activation_bytes, model.math_dtype(mat), repeat)
+        first = mats[0]
+        k = float(first.rows)
+        n = float(sum(m.cols for m in mats))
+        if shard > 1 and first.cols == self.hidden and len(mats) == 1:
+            k = k / shard
+        else:
+            n = n / shard
+        count = first.count
+        weight_bytes = sum(model.matrix_bytes(m) for m in mats) / shard
+        activation_bytes = tokens * count * (k + n) * BF16_BYTES
+        flops = tokens * sum(m.flops_per_token for m in mats) / shard
+        cls, math = gemm_class(self.deployed, model.matrix_format(first))
+        t = self.eff.gemm_time(cls, math, tokens, n, k, flops, weight_bytes + activation_bytes)
+        tl.add(name, t, flops, weight_bytes + activation_bytes, repeat)
+
+    def _experts(
+        self, tl: _Timeline, layer: LayerSpec, mats: list[Matrix], tokens: FloatArray, repeat: int
+    ) -> None:
+        """The routed experts as one fused MoE kernel on the busiest EP rank."""
+        assert isinstance(layer.ffn, MoEFFNSpec)
+        d = self.deployed
+        model = d.model
+        ffn = layer.ffn
+        ep = d.deployment.ep
+        moe_tp = max(d.gpus // ep, 1)
+        assignments, active = busiest_rank(
+            ffn.num_routed_experts,
+            ffn.experts_per_token,
+            ep,
+            tokens,
+            d.deployment.moe_routing_alpha,
+        )
+        per_expert_bytes = sum(model.matrix_bytes(m) for m in mats) / mats[0].count / moe_tp
+        flops_per_assignment = sum(2.0 * m.rows * m.cols for m in mats) / moe_tp
+        inter_local = ffn.expert_intermediate_size / moe_tp
+        # Tokens in and out (hidden) and the gate/up output written and read back.
+        activation_bytes = assignments * (2 * self.hidden + 3 * inter_local) * BF16_BYTES
+        nbytes = active * per_expert_bytes + activation_bytes
+        cls, math = gemm_class(d, model.matrix_format(mats[0]))
+        t = self.eff.grouped_gemm_time(cls, math, assignments, active, flops_per_assignment, nbytes)
+        tl.add("routed_experts", t, flops_per_assignment * assignments, nbytes, repeat)
+        # Router top-k over FP32 logits on the local tokens.
+        local = tokens / d.attention_dp
+        self._elementwise(tl, "moe_routing", local * ffn.num_routed_experts * FP32_BYTES, repeat)
+        self._moe_all_to_all(tl, layer, tokens, assignments, repeat)
+
+    def _elementwise(self, tl: _Timeline, name: str, nbytes: ArrayLike, repeat: float) -> None:
+        tl.add(name, self.eff.memory_time(nbytes), 0.0, nbytes, repeat)
+
+    def _layer_elementwise(
+        self, tl: _Timeline, layer: LayerSpec, kind: AttentionKind, local: FloatArray, repeat: int
+    ) -> None:
+        d = self.deployed
+        h = self.hidden
+        m = d.model.spec.hc_mult
+        # Two sublayers (attention, FFN), each with its residual/norm (and mHC) kernels.
+        if m == 1:
+            per_sublayer, kernels = NORM_VALUES_PER_HIDDEN * h, 1
+        else:
+            per_sublayer, kernels = (3 * m + NORM_VALUES_PER_HIDDEN) * h, 3
+        norm_bytes = local * per_sublayer * BF16_BYTES / kernels
+        self._elementwise(tl, "norms", norm_bytes, repeat * 2 * kernels)
+        # RoPE on the rotary part of each query and key head, read and written (MLA and V4
+        # have one shared key per token).
+        rope_dims = _rope_dims(kind)
+        kv_heads = getattr(kind.spec, "num_kv_heads", None)
+        keys_local = -(-kv_heads // d.tp) if kv_heads else 1
+        heads_local = kind.spec.num_heads / d.tp
+        rope_bytes = local * (heads_local + keys_local) * rope_dims * 2 * BF16_BYTES
+        self._elementwise(tl, "rope", rope_bytes, repeat)
+        # The new tokens' cache entries: read from the projection, written to the cache.
+        kv_bytes = local * 2 * kind.kv_bytes_per_token * kind.kv_shard_fraction(d.tp)
+        self._elementwise(tl, "kv_write", kv_bytes, repeat)
+        ffn = layer.ffn
+        widths = []
+        if isinstance(ffn, MoEFFNSpec):
+            if ffn.shared_width:
+                widths.append(ffn.shared_width)
+        else:
+            widths.append(ffn.intermediate_size)
+        for width in widths:
+            act = local * ACTIVATION_VALUES_PER_INTER * width / d.tp * BF16_BYTES
+            self._elementwise(tl, "activation", act, repeat)
 
     def _layer_linear(
         self, tl: _Timeline, layer: LayerSpec, repeat: int, tokens_replica: FloatArray
@@ -198,48 +436,74 @@ class StepModel:
         tokens_local = tokens_replica / d.attention_dp
         kind = model.attention_kind(layer.attention)
         projections = kind.projections(self.hidden)
-        for mat in projections:
-            name = "projections" if mat.group == "attention" else mat.group
-            self._matmul(tl, name, mat, tokens_local, repeat, shard_of(mat.group, mat, d))
-        for mat in model.layer_matrices(layer)[len(projections) :]:
-            if mat.group == "routed_experts":
-                touched = expected_distinct_experts(
-                    mat.count, mat.active or mat.count, tokens_replica
-                )
-                self._matmul(
-                    tl,
-                    "routed_experts",
-                    mat,
-                    tokens_replica,
-                    repeat,
-                    d.gpus,
-                    active_fraction=touched / mat.count,
-                )
-            elif mat.group in ("dense_ffn", "shared_experts"):
+        for group in _fused_groups(projections):
+            mat = group[0]
+            name = LINEAR_COMPONENT.get(mat.group, mat.group)
+            self._gemm(tl, name, group, tokens_local, repeat, shard_of(mat.group, mat, d))
+        rest = model.layer_matrices(layer)[len(projections) :]
+        experts = [m for m in rest if m.group == "routed_experts"]
+        others = [m for m in rest if m.group != "routed_experts"]
+        if experts:
+            self._experts(tl, layer, experts, tokens_replica, repeat)
+        for group in _fused_groups(others):
+            mat = group[0]
+            if mat.group in ("dense_ffn", "shared_experts"):
                 # Whole in every DP group, split over its TP ranks (see planner.plan.memory).
-                self._matmul(tl, mat.group, mat, tokens_local, repeat, d.tp)
+                self._gemm(tl, mat.group, group, tokens_local, repeat, d.tp)
             else:  # router, mHC mixers: replicated, on the local tokens
-                self._matmul(tl, mat.group, mat, tokens_local, repeat, 1)
-        tl.op("misc", 0.0, 0.0, "bf16", repeat, kernels=MISC_KERNELS_PER_LAYER)
-        # Communication. Tensor parallel: an all-reduce after attention. The FFN output is
-        # all-reduced too when every rank holds every token (no DP attention: experts split
-        # over the ranks need no all-to-all, the all-reduce combines them). With DP attention
-        # tokens live in their group, so MoE layers dispatch and combine with an all-to-all
-        # (DeepEP) instead.
-        moe_all_to_all = (
-            isinstance(layer.ffn, MoEFFNSpec) and d.deployment.ep > 1 and d.attention_dp > 1
-        )
+                name = LINEAR_COMPONENT.get(mat.group, mat.group)
+                self._gemm(tl, name, group, tokens_local, repeat, 1)
+        self._layer_elementwise(tl, layer, kind, tokens_local, repeat)
+        # Tensor parallel: an all-reduce after attention. The FFN output is all-reduced too
+        # when every rank holds every token (no DP attention: experts split over the ranks
+        # need no all-to-all, the all-reduce combines them). With DP attention tokens live
+        # in their group, so MoE layers dispatch and combine with an all-to-all instead.
+        moe_all_to_all = self._uses_all_to_all(layer)
         if d.tp > 1:
             ring_bytes = 2 * (d.tp - 1) / d.tp * tokens_local * self.hidden * BF16_BYTES
             reduces = 1 if moe_all_to_all else ALL_REDUCES_PER_LAYER
-            tl.collective("all_reduce", ring_bytes, repeat * reduces)
-        if moe_all_to_all:
-            assert isinstance(layer.ffn, MoEFFNSpec)
-            ep = d.deployment.ep
-            per_gpu_tokens = tokens_replica / d.gpus
-            leaving = per_gpu_tokens * layer.ffn.experts_per_token * self.hidden * (ep - 1) / ep
-            # Dispatch in FP8, combine in BF16 (DeepEP's defaults).
-            tl.collective("all_to_all", leaving * (FP8_BYTES + BF16_BYTES), repeat)
+            tl.collective("all_reduce", self._all_reduce_s(ring_bytes, d.tp), repeat * reduces)
+
+    def _uses_all_to_all(self, layer: LayerSpec) -> bool:
+        d = self.deployed
+        return isinstance(layer.ffn, MoEFFNSpec) and d.deployment.ep > 1 and d.attention_dp > 1
+
+    def _all_reduce_s(self, ring_bytes: FloatArray, gpus: int) -> FloatArray:
+        domain = self.eff.scale_up_domain_gpus
+        op = (
+            "all_reduce_scale_out"
+            if domain is not None and gpus > domain
+            else "all_reduce_scale_up"
+        )
+        return self.eff.collective_time(op, ring_bytes)  # type: ignore[arg-type]
+
+    def _moe_all_to_all(
+        self,
+        tl: _Timeline,
+        layer: LayerSpec,
+        tokens_replica: FloatArray,
+        assignments: FloatArray,
+        repeat: int,
+    ) -> None:
+        """Dispatch and combine: each GPU sends its tokens' copies to the experts' ranks;
+        the busiest rank receives R of them. Traffic to ranks in other NVLink domains goes
+        over the scale-out NIC, at the same time as the rest goes over NVLink."""
+        if not self._uses_all_to_all(layer):
+            return
+        d = self.deployed
+        ep = d.deployment.ep
+        per_value = self.hidden * ALL_TO_ALL_BYTES_PER_VALUE
+        sent = tokens_replica / d.gpus * layer.ffn.experts_per_token * per_value  # type: ignore[union-attr]
+        received = assignments * per_value
+        moved = np.maximum(sent, received)
+        domain = self.eff.scale_up_domain_gpus
+        if domain is None or ep <= domain:
+            t = self.eff.collective_time("all_to_all_scale_up", moved * (ep - 1) / ep)
+        else:
+            inside = self.eff.collective_time("all_to_all_scale_up", moved * (domain - 1) / ep)
+            across = self.eff.collective_time("all_to_all_scale_out", moved * (ep - domain) / ep)
+            t = np.maximum(inside, across)
+        tl.collective("all_to_all", t, repeat)
 
     def linear_timeline(
         self,
@@ -250,21 +514,28 @@ class StepModel:
         """Everything but attention, for a step over ``tokens_replica`` tokens (vectorised).
         The LM head runs only for ``sampled_tokens`` (default: every token, as in decode;
         a prefill chunk samples at most once); ``draft_tokens`` run the MTP module."""
-        tl = _Timeline(self.deployed)
+        tl = _Timeline(self.deployed, self.eff)
         tokens = np.asarray(tokens_replica, dtype=np.float64)
         for layer, count in self.layers:
             self._layer_linear(tl, layer, count, tokens)
         model = self.deployed.model
         dp, tp = self.deployed.attention_dp, self.deployed.tp
+        self._elementwise(tl, "embedding", tokens / dp * self.hidden * 2 * BF16_BYTES, 1)
         sampled = tokens if sampled_tokens is None else np.asarray(sampled_tokens, np.float64)
-        self._matmul(tl, "head", model.head_matrix, sampled / dp, 1, tp)
+        self._head(tl, sampled / dp, tp)
         mtp = model.spec.mtp
         drafts = np.asarray(draft_tokens, dtype=np.float64)
         if mtp is not None and np.any(drafts > 0):
             for _ in range(mtp.num_modules):
                 self._layer_linear(tl, mtp.layer, 1, drafts)
-                self._matmul(tl, "head", model.head_matrix, drafts / dp, 1, tp)
+                self._head(tl, drafts / dp, tp)
         return tl
+
+    def _head(self, tl: _Timeline, sampled_local: FloatArray, tp: int) -> None:
+        model = self.deployed.model
+        self._gemm(tl, "head", [model.head_matrix], sampled_local, 1, tp)
+        logits = sampled_local * model.spec.vocab_size / tp * FP32_BYTES * SAMPLER_PASSES
+        self._elementwise(tl, "sampler", logits, 1)
 
     @cached_property
     def _linear_tables_s(self) -> tuple[FloatArray, FloatArray]:
@@ -296,51 +567,46 @@ class StepModel:
     def decode_work(
         kind: AttentionKind, contexts: ArrayLike, query_tokens: int = 1, axis: int | None = 0
     ) -> AttentionWork:
-        """Summed work of decode sequences at the given contexts (sum over ``axis``)."""
-        c = np.asarray(contexts, dtype=np.int64)
-        index_bytes = kind.index_read_bytes(c)
-        return AttentionWork(
-            np.sum(kind.attn_flops(query_tokens, c), axis=axis),
-            np.sum(kind.read_bytes(c) - index_bytes, axis=axis),
-            np.sum(kind.indexer_flops(query_tokens, c), axis=axis),
-            np.sum(index_bytes, axis=axis),
-        )
+        """Summed work of decode sequences at the given contexts (sum over ``axis``), each
+        feeding ``query_tokens`` queries (2 with an MTP draft), in the decode kernel's form
+        (MLA absorbed)."""
+        work = _phase_work(kind, query_tokens, contexts, decode=True)
+        return AttentionWork(decode=work.summed(axis))
 
     @staticmethod
     def chunk_work(kind: AttentionKind, chunk_tokens: int, context: ArrayLike) -> AttentionWork:
         """Work of one prefill chunk of T tokens ending at context L (vectorised over L)."""
-        c = np.asarray(context, dtype=np.int64)
-        index_bytes = kind.index_read_bytes(c)
-        return AttentionWork(
-            kind.attn_flops(chunk_tokens, c),
-            kind.read_bytes(c) - index_bytes,
-            kind.indexer_flops(chunk_tokens, c),
-            index_bytes,
-        )
+        return AttentionWork(prefill=_phase_work(kind, chunk_tokens, context, decode=False))
 
     def attention_timeline(self, work: list[AttentionWork]) -> _Timeline:
-        """One attention (and indexer) kernel per layer, over the summed work of the step;
-        ``work`` is aligned with ``self.kinds``. Each DP group does 1/DP of it."""
+        """Per layer, a decode and a prefill attention kernel (and indexer kernels) over
+        the summed work of the step; ``work`` is aligned with ``self.kinds``. Each DP group
+        does 1/DP of it."""
         d = self.deployed
-        tl = _Timeline(d)
+        tl = _Timeline(d, self.eff)
         for (kind, count), w in zip(self.kinds, work, strict=True):
             share = kind.kv_shard_fraction(d.tp) / d.attention_dp
-            tl.op(
-                f"attention:{kind.label}",
-                np.asarray(w.flops) / d.tp / d.attention_dp,
-                np.asarray(w.main_read_bytes) * share,
-                ATTENTION_MATH_DTYPE,
-                count,
-            )
-            if kind.has_indexer:
-                tl.op(
-                    "indexer",
-                    # The indexer is replicated on every TP rank: no division by TP.
-                    np.asarray(w.index_flops) / d.attention_dp,
-                    np.asarray(w.index_read_bytes) / d.attention_dp,
-                    kind.index_math_dtype,
-                    count,
+            label = kind.label.lower()
+            for phase, pw in (("decode", w.decode), ("prefill", w.prefill)):
+                if not np.any(np.asarray(pw.sequences) > 0):
+                    continue
+                flops = np.asarray(pw.flops) / d.tp / d.attention_dp
+                per_query = np.asarray(pw.flops_per_query) / d.tp / d.attention_dp
+                nbytes = np.asarray(pw.read_bytes) * share
+                seqs = np.asarray(pw.sequences) / d.attention_dp
+                t = self.eff.attention_time(
+                    f"{label}_{phase}", ATTENTION_MATH_DTYPE, flops, per_query, nbytes, seqs
                 )
+                tl.add(f"attention:{kind.label}", t, flops, nbytes, count)
+                if kind.has_indexer:
+                    # The indexer is replicated on every TP rank: no division by TP.
+                    iflops = np.asarray(pw.index_flops) / d.attention_dp
+                    iper_query = np.asarray(pw.index_flops_per_query) / d.attention_dp
+                    ibytes = np.asarray(pw.index_read_bytes) / d.attention_dp
+                    t = self.eff.attention_time(
+                        f"indexer_{phase}", kind.index_math_dtype, iflops, iper_query, ibytes, seqs
+                    )
+                    tl.add("indexer", t, iflops, ibytes, count)
         return tl
 
     def attention_time_s(self, work: list[AttentionWork]) -> FloatArray:
@@ -349,146 +615,137 @@ class StepModel:
             work = [_scaled(w, self.group_scale) for w in work]
         return self.attention_timeline(work).total_s()
 
-    @cached_property
-    def _attention_constants(self) -> list[tuple[AttentionKind, int, float, float, float, float]]:
-        """Per kind: layers, seconds per FLOP and per byte of the attention kernel, and of
-        the indexer kernel (0 without one); the DP split and KV share folded in."""
+    def _phase_constants(self, phase: str) -> list[tuple[AttentionKind, int, tuple[float, ...]]]:
+        """Per kind: layers and, for the phase's attention and indexer kernels, the fixed
+        time, time per sequence, per FLOP, per FLOP-per-query and per byte (DP split and KV
+        share folded in): the attention_timeline curves, unrolled for the hot loops."""
         d = self.deployed
         gpu = d.gpu
+        eff = self.eff
         # Work given for the whole replica is split over its DP groups; work given for one
         # group (per_group) is that group's own.
         groups = d.attention_dp / self.group_scale
-        per_byte = 1.0 / gpu.achievable_bandwidth_bytes_per_s / groups
+        bw = gpu.hbm_bandwidth_bytes_per_s
+        extra = 0.0
+        if not d.deployment.cuda_graphs:
+            p = gpu.profile.efficiency
+            extra = max(p.kernel_overhead_no_graphs_us - p.kernel_overhead_us, 0.0) * 1e-6
         out = []
         for kind, count in self.kinds:
-            attn_flop_s = 1.0 / gpu.achievable_flop_per_s(ATTENTION_MATH_DTYPE) / d.tp / groups
-            index_flop_s = index_byte_s = 0.0
-            if kind.has_indexer:
-                index_flop_s = 1.0 / gpu.achievable_flop_per_s(kind.index_math_dtype) / groups
-                index_byte_s = per_byte
-            out.append(
-                (
-                    kind,
-                    count,
-                    attn_flop_s,
-                    per_byte * kind.kv_shard_fraction(d.tp),
-                    index_flop_s,
-                    index_byte_s,
-                )
+            c = eff.attention_curve(f"{kind.label.lower()}_{phase}")
+            per_flop = 1.0 / (gpu.peak_flop_per_s(ATTENTION_MATH_DTYPE) * c.compute_efficiency)
+            consts: tuple[float, ...] = (
+                c.latency_us * 1e-6 + extra,
+                c.per_sequence_us * 1e-6 / groups,
+                per_flop / d.tp / groups,
+                c.half_query_tokens * per_flop / d.tp / groups,
+                kind.kv_shard_fraction(d.tp) / (bw * c.bandwidth_efficiency) / groups,
             )
+            if kind.has_indexer:
+                ci = eff.attention_curve(f"indexer_{phase}")
+                iflop = 1.0 / (gpu.peak_flop_per_s(kind.index_math_dtype) * ci.compute_efficiency)
+                consts += (
+                    ci.latency_us * 1e-6 + extra,
+                    ci.per_sequence_us * 1e-6 / groups,
+                    iflop / groups,
+                    ci.half_query_tokens * iflop / groups,
+                    1.0 / (bw * ci.bandwidth_efficiency) / groups,
+                )
+            out.append((kind, count, consts))
         return out
+
+    @cached_property
+    def _decode_constants(self) -> list[tuple[AttentionKind, int, tuple[float, ...]]]:
+        return self._phase_constants("decode")
+
+    @cached_property
+    def _prefill_constants(self) -> list[tuple[AttentionKind, int, tuple[float, ...]]]:
+        return self._phase_constants("prefill")
 
     @cached_property
     def _work_table(self) -> DecodeWorkTable:
         return DecodeWorkTable(self.kinds)
 
     def decode_work_sums(self, contexts: ArrayLike, axis: int = 0) -> list[FloatArray]:
-        """Per kind, the summed decode work of sequences at these contexts (sum over
-        ``axis``) as four rows: attention FLOPs, main read bytes, indexer FLOPs, indexer
-        read bytes; equal to ``decode_work`` (sums of dyadic rationals are exact)."""
+        """Per kind, the summed decode work (one query each) of sequences at these contexts
+        (sum over ``axis``) as four rows: attention FLOPs, main read bytes, indexer FLOPs,
+        indexer read bytes; equal to ``decode_work``."""
         c = np.asarray(contexts, dtype=np.int64)
         sums = self._work_table.sums(c, axis)
         if sums is not None:
             return [sums[4 * i : 4 * i + 4] for i in range(len(self.kinds))]
         out = []
         for kind, _ in self.kinds:
-            w = StepModel.decode_work(kind, c, axis=axis)
+            w = StepModel.decode_work(kind, c, axis=axis).decode
             out.append(
                 np.array(
-                    [w.flops, w.main_read_bytes, w.index_flops, w.index_read_bytes],
-                    dtype=np.float64,
+                    [w.flops, w.read_bytes, w.index_flops, w.index_read_bytes], dtype=np.float64
                 )
             )
         return out
 
     def decode_attention_time_s(self, contexts: ArrayLike, axis: int = 0) -> FloatArray | float:
-        """Attention time of a decode batch whose sequences have these contexts, summed over
-        ``axis`` (a 2-D array gives one time per column). Same formula as
-        attention_timeline, written for the simulator's hot loop."""
-        kernel_s = self.deployed.gpu.kernel_overhead_s(self.deployed.deployment.cuda_graphs)
+        """Attention time of a decode batch (one query per sequence) whose sequences have
+        these contexts, summed over ``axis`` (a 2-D array gives one time per column). Same
+        curves as attention_timeline, written for the simulator's hot loop."""
+        c = np.asarray(contexts, dtype=np.int64)
+        n = c.shape[axis] if c.ndim else 1
         total: FloatArray | float = 0.0
-        sums = self.decode_work_sums(contexts, axis)
-        for (_, count, flop_s, byte_s, index_flop_s, index_byte_s), work in zip(
-            self._attention_constants, sums, strict=True
-        ):
-            main = np.maximum(work[0] * flop_s, work[1] * byte_s)
-            total = total + count * (main + kernel_s)
-            if index_flop_s:
-                index = np.maximum(work[2] * index_flop_s, work[3] * index_byte_s)
-                total = total + count * (index + kernel_s)
+        sums = self.decode_work_sums(c, axis)
+        for (kind, count, k), w in zip(self._decode_constants, sums, strict=True):
+            # One query per sequence: FLOPs per query = FLOPs.
+            main = np.maximum(w[0] * (k[2] + k[3]), w[1] * k[4])
+            total = total + count * (main + k[0] + k[1] * n)
+            if kind.has_indexer:
+                index = np.maximum(w[2] * (k[7] + k[8]), w[3] * k[9])
+                total = total + count * (index + k[5] + k[6] * n)
         return total
 
     def mixed_attention_time_s(
         self, decode_contexts: ArrayLike, chunks: list[tuple[int, int]]
     ) -> float:
-        """``attention_time_s`` of a step with decode sequences at ``decode_contexts`` and
-        prefill chunks ``(tokens, context after the chunk)``, computed without building a
-        timeline (the same operations in the same order; for the simulator's hot loop)."""
-        contexts = np.asarray(decode_contexts, dtype=np.int64)
-        decode = self.decode_work_sums(contexts) if contexts.size else None
-        d = self.deployed
-        gpu = d.gpu
-        kernel_s = gpu.kernel_overhead_s(d.deployment.cuda_graphs)
-        bandwidth = gpu.achievable_bandwidth_bytes_per_s
-        compute = memory = overhead = 0.0
-        for i, (kind, count) in enumerate(self.kinds):
-            fields = [0.0, 0.0, 0.0, 0.0]
-            if decode is not None:
-                fields = [float(x) for x in decode[i]]
+        """Attention time of a step with decode sequences at these contexts and prefill
+        chunks given as (tokens, context at the chunk's end): the same curves as
+        attention_timeline over the step's summed work, for the simulator's mixed steps."""
+        c = np.asarray(decode_contexts, dtype=np.int64)
+        total = float(self.decode_attention_time_s(c)) if c.size else 0.0
+        if not chunks:
+            return total
+        n = len(chunks)
+        for i, (kind, count, k) in enumerate(self._prefill_constants):
+            flops = per_query = nbytes = iflops = iper_query = ibytes = 0.0
             for tokens, end in chunks:
-                # A chunk reads the cache at its end context as a decode would (the table's
-                # byte rows); its FLOPs cover all of its queries.
+                # A chunk reads the cache at its end context as a decode would.
                 read = self._work_table.at(end)
                 if read is None:
-                    w = StepModel.chunk_work(kind, tokens, end)
-                    main_bytes, index_bytes = float(w.main_read_bytes), float(w.index_read_bytes)
+                    index_bytes = float(kind.index_read_bytes(end))
+                    main_bytes = float(kind.read_bytes(end)) - index_bytes
                 else:
                     main_bytes, index_bytes = read[4 * i + 1], read[4 * i + 3]
-                fields[0] += float(kind.attn_flops(tokens, end))
-                fields[1] += main_bytes
-                fields[2] += float(kind.indexer_flops(tokens, end))
-                fields[3] += index_bytes
-            if self.group_scale != 1:
-                fields = [x * self.group_scale for x in fields]
-            share = kind.kv_shard_fraction(d.tp) / d.attention_dp
-            ops = [
-                (
-                    fields[0] / d.tp / d.attention_dp,
-                    fields[1] * share,
-                    gpu.achievable_flop_per_s(ATTENTION_MATH_DTYPE),
-                )
-            ]
+                f = float(kind.attn_flops(tokens, end))
+                flops += f
+                per_query += f / tokens
+                nbytes += main_bytes
+                if kind.has_indexer:
+                    fi = float(kind.indexer_flops(tokens, end))
+                    iflops += fi
+                    iper_query += fi / tokens
+                    ibytes += index_bytes
+            main = max(flops * k[2] + per_query * k[3], nbytes * k[4])
+            total += count * (main + k[0] + k[1] * n)
             if kind.has_indexer:
-                ops.append(
-                    (
-                        fields[2] / d.attention_dp,
-                        fields[3] / d.attention_dp,
-                        gpu.achievable_flop_per_s(kind.index_math_dtype),
-                    )
-                )
-            for flops, nbytes, flop_per_s in ops:
-                t_compute = flops / flop_per_s
-                t_memory = nbytes / bandwidth
-                roof = max(t_compute, t_memory) * count
-                if t_compute >= t_memory:
-                    compute += roof
-                else:
-                    memory += roof
-                overhead += count * kernel_s
-        return compute + memory + 0.0 + overhead
+                index = max(iflops * k[7] + iper_query * k[8], ibytes * k[9])
+                total += count * (index + k[5] + k[6] * n)
+        return total
 
 
 class DecodeWorkTable:
-    """One sequence's decode attention work at every context 0..n-1, for each attention
-    kind (rows: FLOPs, main read bytes, indexer FLOPs, indexer read bytes per kind), so a
-    batch's sums are one gather and one sum instead of a dozen small array calls.
-
-    Values come from the attention kinds' own methods (``StepModel.decode_work``); they
-    are dyadic rationals (byte counts with 1/2..1/8-byte parts, integer FLOPs) far below
-    2^53, so their sums are exact in any order and equal the direct computation. The table
-    grows by doubling up to ``MAX_CONTEXT`` contexts; longer contexts are computed
-    directly (``sums`` returns None).
-    """
+    """One sequence's decode attention work (one query) at every context 0..n-1, for each
+    attention kind (rows: FLOPs, main read bytes, indexer FLOPs, indexer read bytes per
+    kind), so a batch's sums are one gather and one sum instead of a dozen small array
+    calls. Values come from the attention kinds' own methods (``StepModel.decode_work``).
+    The table grows by doubling up to ``MAX_CONTEXT`` contexts; longer contexts are
+    computed directly (``sums`` returns None)."""
 
     MIN_CONTEXT = 1 << 12
     MAX_CONTEXT = 1 << 18
@@ -506,10 +763,10 @@ class DecodeWorkTable:
         while size < needed:
             size *= 2
         c = np.arange(size, dtype=np.int64)
-        rows = []
+        rows: list[FloatArray | float] = []
         for kind, _ in self.kinds:
-            w = StepModel.decode_work(kind, c[None, :], axis=0)
-            rows += [w.flops, w.main_read_bytes, w.index_flops, w.index_read_bytes]
+            w = _phase_work(kind, 1, c, decode=True)
+            rows += [w.flops, w.read_bytes, w.index_flops, w.index_read_bytes]
         self.table = np.ascontiguousarray(
             np.stack([np.broadcast_to(np.asarray(r, dtype=np.float64), (size,)) for r in rows])
         )
@@ -530,14 +787,22 @@ class DecodeWorkTable:
         return np.asarray(gathered.sum(axis=axis + 1), dtype=np.float64)
 
 
+def _rope_dims(kind: AttentionKind) -> int:
+    spec = kind.spec
+    rope = getattr(spec, "qk_rope_head_dim", None)
+    if rope is not None:
+        return int(rope)
+    return int(getattr(spec, "head_dim", 0))
+
+
+def _sequence_work(kind: AttentionKind, query_tokens: int, contexts: ArrayLike) -> AttentionWork:
+    """Decode work of ONE sequence at each context (vectorised, not summed)."""
+    return AttentionWork(decode=_phase_work(kind, query_tokens, contexts, decode=True))
+
+
 def _scaled(work: AttentionWork, factor: float) -> AttentionWork:
     """The same work done ``factor`` times (identical sequences or DP groups)."""
-    return AttentionWork(
-        *(
-            np.asarray(x) * factor
-            for x in (work.flops, work.main_read_bytes, work.index_flops, work.index_read_bytes)
-        )
-    )
+    return work.scaled(factor)
 
 
 _STEP_MODEL_ATTR = "_cached_step_model"
@@ -558,9 +823,7 @@ def decode_time_s(deployed: Deployed, batch: int, context_tokens: int) -> float:
     if deployed.deployment.mtp:  # the tables leave the MTP module out
         return float(decode_step(deployed, batch, context_tokens).time_s)
     model = step_model(deployed)
-    work = [
-        _scaled(StepModel.chunk_work(kind, 1, context_tokens), batch) for kind, _ in model.kinds
-    ]
+    work = [_scaled(_sequence_work(kind, 1, context_tokens), batch) for kind, _ in model.kinds]
     return (
         model.step_overhead_s
         + model.linear_time_s(batch, batch)
@@ -569,23 +832,25 @@ def decode_time_s(deployed: Deployed, batch: int, context_tokens: int) -> float:
 
 
 def decode_step(deployed: Deployed, batch: int, context_tokens: ArrayLike) -> StepTime:
-    """One decode step for ``batch`` sequences (replica-wide) at context L (vectorised)."""
-    model = StepModel(deployed)
+    """One decode step for ``batch`` sequences (replica-wide) at context L (vectorised).
+    With MTP each sequence feeds q = 2 tokens (its last token and one draft) through the
+    main model, in the decode kernels' form, and the MTP module drafts one token."""
+    model = step_model(deployed)
     q = deployed.query_tokens_per_step
     ctx = np.asarray(context_tokens, dtype=np.int64)
     tl = model.linear_timeline(
-        np.full(np.shape(ctx), float(batch * q)), batch if deployed.deployment.mtp else 0
+        np.full(np.shape(ctx), float(batch * q)),
+        batch if deployed.deployment.mtp else 0,
+        sampled_tokens=np.full(np.shape(ctx), float(batch * q)),
     )
-    # Per-sequence work at each context (one query chunk of q tokens), times the batch.
-    work = [StepModel.chunk_work(kind, q, ctx) for kind, _ in model.kinds]
-    scaled = [_scaled(w, batch) for w in work]
-    tl.merge(model.attention_timeline(scaled))
+    work = [_scaled(_sequence_work(kind, q, ctx), batch) for kind, _ in model.kinds]
+    tl.merge(model.attention_timeline(work))
     return tl.result(model.step_overhead_s)
 
 
 def prefill_chunk(deployed: Deployed, chunk_tokens: int, context_tokens: ArrayLike) -> StepTime:
     """Prefill of one chunk of T tokens ending at context L, in every attention-DP group."""
-    model = StepModel(deployed)
+    model = step_model(deployed)
     ctx = np.asarray(context_tokens, dtype=np.int64)
     groups = deployed.attention_dp
     # The chunk samples once, if it is the prompt's last: charge one head row per group.
@@ -611,4 +876,34 @@ def prefill_time_s(deployed: Deployed, input_tokens: int) -> float:
     rest = input_tokens - full_chunks * chunk
     if rest:
         total += float(prefill_chunk(deployed, rest, input_tokens).time_s)
+    return total
+
+
+def prefill_added_time_s(deployed: Deployed, input_tokens: int, decode_batch: int) -> float:
+    """Step time one prompt adds when its chunks ride along with ``decode_batch`` decoding
+    sequences (replica-wide), as chunked prefill schedules them: each step's token budget
+    goes to the decodes first, the rest to the chunk (in every attention-DP group). The
+    chunk's linear work shares weight reads and kernel launches with the decodes, so it
+    adds linear(B + chunk) - linear(B), plus its own attention kernels."""
+    if input_tokens <= 0:
+        return 0.0
+    model = step_model(deployed)
+    groups = deployed.attention_dp
+    per_group_decode = -(-decode_batch // groups)
+    chunk = max(deployed.deployment.max_batched_tokens - per_group_decode, 1)
+    ends = np.append(np.arange(chunk, input_tokens, chunk), input_tokens).astype(np.int64)
+    sizes = np.diff(np.concatenate([[0], ends]))
+    batch = float(decode_batch)
+    base = model.linear_timeline(batch, sampled_tokens=batch).total_s()
+    last = (ends == input_tokens).astype(np.float64)
+    with_chunks = model.linear_timeline(
+        batch + sizes * groups, sampled_tokens=batch + last * groups
+    ).total_s()
+    total = float(np.sum(with_chunks - base))
+    for size in np.unique(sizes):
+        at = ends[sizes == size]
+        work = [
+            _scaled(StepModel.chunk_work(kind, int(size), at), groups) for kind, _ in model.kinds
+        ]
+        total += float(np.sum(model.attention_timeline(work).total_s()))
     return total

@@ -90,6 +90,21 @@ def prefill_time_s(deployed: Deployed, input_tokens: int, cached_tokens: int = 0
     return total
 
 
+def prefill_breakdown_s(
+    deployed: Deployed, input_tokens: int, cached_tokens: int = 0
+) -> dict[str, float]:
+    """Seconds per operator class over one prompt's prefill (the steps prefill_time_s
+    sums; without micro-batch overlap the classes add up to it)."""
+    out: dict[str, float] = {}
+    if input_tokens <= 0:
+        return out
+    _check_split(input_tokens, cached_tokens)
+    for tokens, end in _chunks(deployed, input_tokens, cached_tokens):
+        for name, t in prefill_chunk(deployed, tokens, end).by_operator_s.items():
+            out[name] = out.get(name, 0.0) + float(t)
+    return out
+
+
 def prompt_attention_work(
     deployed: Deployed, input_tokens: int, cached_tokens: int
 ) -> list[AttentionWork]:
@@ -98,14 +113,7 @@ def prompt_attention_work(
     out = []
     for kind, _ in step_model(deployed).kinds:
         parts = [StepModel.chunk_work(kind, tokens, end) for tokens, end in chunks]
-        out.append(
-            AttentionWork(
-                *(
-                    float(sum(float(np.sum(getattr(p, f))) for p in parts))
-                    for f in ("flops", "main_read_bytes", "index_flops", "index_read_bytes")
-                )
-            )
-        )
+        out.append(AttentionWork.total(parts))
     return out
 
 
@@ -120,12 +128,7 @@ def packed_prefill_step_s(deployed: Deployed, input_tokens: int, cached_tokens: 
     replica_prompts = prompts_per_group * groups
     timeline = model.linear_timeline(float(budget * groups), sampled_tokens=replica_prompts)
     work = [
-        AttentionWork(
-            w.flops * replica_prompts,
-            w.main_read_bytes * replica_prompts,
-            w.index_flops * replica_prompts,
-            w.index_read_bytes * replica_prompts,
-        )
+        w.scaled(replica_prompts)
         for w in prompt_attention_work(deployed, input_tokens, cached_tokens)
     ]
     timeline.merge(model.attention_timeline(work))

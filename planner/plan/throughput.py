@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -35,7 +35,7 @@ from numpy.typing import ArrayLike, NDArray
 from planner.errors import KvplanError
 from planner.plan.deployed import Deployed
 from planner.plan.memory import MemoryBudget, max_concurrent_sequences, memory_budget
-from planner.plan.perf import AttentionWork, StepModel, decode_step, step_model
+from planner.plan.perf import StepModel, decode_step, step_model
 from planner.plan.prefill import cached_prompt_tokens, prefill_time_s
 from planner.plan.queueing import mean_wait, wait_quantile
 
@@ -59,6 +59,7 @@ class DecodePoint:
     tokens_per_s: float  # per replica
     tpot_s: float
     bound: str
+    by_operator_s: dict[str, float] = field(default_factory=dict)  # seconds of one step
 
 
 def decode_point(deployed: Deployed, batch: int, context_tokens: int) -> DecodePoint:
@@ -66,7 +67,13 @@ def decode_point(deployed: Deployed, batch: int, context_tokens: int) -> DecodeP
     step_s = float(step.time_s)
     per_seq = deployed.tokens_per_step_per_sequence
     return DecodePoint(
-        batch, context_tokens, step_s, batch * per_seq / step_s, step_s / per_seq, step.bound
+        batch,
+        context_tokens,
+        step_s,
+        batch * per_seq / step_s,
+        step_s / per_seq,
+        step.bound,
+        {name: float(t) for name, t in step.by_operator_s.items()},
     )
 
 
@@ -77,17 +84,8 @@ def decode_times_s(deployed: Deployed, batches: ArrayLike, context_tokens: int) 
     b = np.asarray(batches, dtype=np.float64)
     q = deployed.query_tokens_per_step
     timeline = model.linear_timeline(b * q, b if deployed.deployment.mtp else 0.0)
-    scaled = []
-    for kind, _ in model.kinds:
-        w = StepModel.chunk_work(kind, q, context_tokens)
-        scaled.append(
-            AttentionWork(
-                np.asarray(w.flops) * b,
-                np.asarray(w.main_read_bytes) * b,
-                np.asarray(w.index_flops) * b,
-                np.asarray(w.index_read_bytes) * b,
-            )
-        )
+    # One sequence's decode work (q queries in the decode kernels' form), B times.
+    scaled = [StepModel.decode_work(kind, [context_tokens], q).scaled(b) for kind, _ in model.kinds]
     timeline.merge(model.attention_timeline(scaled))
     return np.broadcast_to(timeline.result(model.step_overhead_s).time_s, b.shape).astype(
         np.float64

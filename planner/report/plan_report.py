@@ -12,6 +12,7 @@ from planner.plan.cost import (
     usd_per_million_tokens,
 )
 from planner.plan.deployed import Deployed
+from planner.plan.efficiency import efficiency_for
 from planner.plan.memory import (
     kv_pool_tokens,
     max_concurrency,
@@ -19,7 +20,12 @@ from planner.plan.memory import (
     memory_budget,
     sequence_bytes_per_gpu,
 )
-from planner.plan.prefill import cached_prompt_tokens, prefill_time_s, prefill_tokens_per_s
+from planner.plan.prefill import (
+    cached_prompt_tokens,
+    prefill_breakdown_s,
+    prefill_time_s,
+    prefill_tokens_per_s,
+)
 from planner.plan.throughput import DEFAULT_TTFT_PERCENTILE, decode_point, size_replicas
 
 
@@ -104,6 +110,7 @@ def plan_report(
             "tokens_per_s_per_gpu": point.tokens_per_s / deployed.gpus,
             "tpot_s": point.tpot_s,
             "bound": point.bound,
+            "by_operator_s": point.by_operator_s,
         },
         "prefill": {
             "prompt_tokens": prompt_tokens,
@@ -111,7 +118,9 @@ def plan_report(
             "cached_tokens": cached_tokens,
             "tokens_per_s": prefill_tps,
             "ttft_s": ttft_s,
+            "by_operator_s": prefill_breakdown_s(deployed, prompt_tokens, cached_tokens),
         },
+        "kernel_fits": kernel_fits_report(deployed),
         "cost": {
             "usd_per_gpu_hour": deployed.gpu.price_usd_per_hour,
             "usd_per_replica_hour": usd_hour,
@@ -129,6 +138,18 @@ def plan_report(
             ),
             "usd_per_replica_month": monthly_usd(deployed.gpus, deployed.gpu.price_usd_per_hour),
         },
+    }
+
+
+def kernel_fits_report(deployed: Deployed) -> dict[str, Any]:
+    """Where the operator curves behind the step times came from."""
+    eff = efficiency_for(deployed.gpu, deployed.deployment.engine)
+    analytic = sorted(k for k, v in eff.origin.items() if v.startswith("analytic"))
+    return {
+        "engine": deployed.deployment.engine,
+        "source": eff.source_label,
+        "borrowed_from": eff.borrowed_from,
+        "analytic_curves": analytic,
     }
 
 

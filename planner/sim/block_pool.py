@@ -126,7 +126,9 @@ class BlockPool:
                     del self.orphaned[ident]
                     self.free_blocks += 1
         private = request.private_blocks
-        if self.enable_caching:
+        # A request admitted before an invalidation computed its blocks under the old keys
+        # (e.g. the old tokenizer): they must not enter the new cache.
+        if self.enable_caching and request.shared_epoch == self.epoch:
             for key in request.block_keys[len(shared) : computed_blocks]:
                 if private == 0:
                     break

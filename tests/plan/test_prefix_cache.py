@@ -5,7 +5,10 @@ step is compute-bound and its time is FLOPs / 10^14 FLOP/s. FLOPs per token of t
 part: q, k, v, o 4 x 2 x 512 x 512 = 2,097,152 plus FFN 3 x 2 x 512 x 1,024 = 3,145,728,
 together 5,242,880; the LM head 2 x 512 x 1,000 = 1,024,000 per sampled token. Attention
 (8 heads x 64, MHA) costs 8 x 2 x (64 + 64) = 2,048 FLOPs per (query, visible token) pair;
-a chunk of T tokens ending at context L has sum_{p = L-T+1}^{L} p pairs.
+a chunk of T tokens ending at context L has sum_{p = L-T+1}^{L} p pairs. The memory-bound
+elementwise kernels add bytes / 10^15 B/s: per token 24,576 B (two residual + RMSNorms
+8,192, RoPE 4,096, KV write 4,096, SiLU x mul 6,144, embedding 2,048; see
+test_hand_derived) and per sampled token 8,000 B (two reads of 1,000 FP32 logits).
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ LINEAR_FLOP_PER_TOKEN = 5_242_880
 HEAD_FLOP = 1_024_000
 PAIR_FLOP = 2_048
 FLOP_PER_S = 1e14
+ELEMENTWISE_BYTES_PER_TOKEN = 24_576
+SAMPLER_BYTES = 8_000
+BYTES_PER_S = 1e15
 
 
 def _toy(budget_tokens: int) -> Deployed:
@@ -58,7 +64,9 @@ def test_cached_prompt_computes_only_the_uncached_part_attending_to_all():
     assert _pairs(100, 250) == 20_050 and _pairs(50, 300) == 13_775
     flops = 150 * LINEAR_FLOP_PER_TOKEN + 2 * HEAD_FLOP + 33_825 * PAIR_FLOP  # 857,753,600
     assert flops == 857_753_600
-    assert prefill_time_s(_toy(100), 300, 150) == pytest.approx(flops / FLOP_PER_S, rel=1e-9)
+    nbytes = 150 * ELEMENTWISE_BYTES_PER_TOKEN + 2 * SAMPLER_BYTES
+    expected = flops / FLOP_PER_S + nbytes / BYTES_PER_S
+    assert prefill_time_s(_toy(100), 300, 150) == pytest.approx(expected, rel=1e-9)
     # A fresh 150-token prompt does the same linear work but sees less context.
     assert prefill_time_s(_toy(100), 150, 0) < prefill_time_s(_toy(100), 300, 150)
 
@@ -79,7 +87,8 @@ def test_packed_prefill_throughput_short_prompts_share_a_step():
     # 5.315584 us.
     step_flops = 100 * LINEAR_FLOP_PER_TOKEN + 2 * HEAD_FLOP + 2 * 1_275 * PAIR_FLOP
     assert step_flops == 531_558_400
-    expected = 100 / (step_flops / FLOP_PER_S)
+    step_bytes = 100 * ELEMENTWISE_BYTES_PER_TOKEN + 2 * SAMPLER_BYTES
+    expected = 100 / (step_flops / FLOP_PER_S + step_bytes / BYTES_PER_S)
     assert prefill_tokens_per_s(_toy(100), 50, 0) == pytest.approx(expected, rel=1e-9)
 
 
@@ -88,7 +97,8 @@ def test_packed_prefill_throughput_counts_cached_tokens():
     # tokens, 2/3 of a head row and 2/3 of the prompt's 33,825 pairs:
     # 524,288,000 + 682,666.67 + 46,182,400 = 571,153,066.67 FLOPs for 200 prompt tokens.
     step_flops = 100 * LINEAR_FLOP_PER_TOKEN + HEAD_FLOP * 2 / 3 + 33_825 * PAIR_FLOP * 2 / 3
-    expected = 200 / (step_flops / FLOP_PER_S)
+    step_bytes = 100 * ELEMENTWISE_BYTES_PER_TOKEN + SAMPLER_BYTES * 2 / 3
+    expected = 200 / (step_flops / FLOP_PER_S + step_bytes / BYTES_PER_S)
     assert prefill_tokens_per_s(_toy(100), 300, 150) == pytest.approx(expected, rel=1e-9)
 
 
