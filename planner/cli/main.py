@@ -11,11 +11,11 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from planner.cli import models, plan, simulate
+from planner.cli import models, plan, search, simulate
 from planner.cli.common import EXIT_USER_ERROR
 from planner.errors import KvplanError
 
-COMMAND_MODULES = (models, plan, simulate)
+COMMAND_MODULES = (models, plan, search, simulate)
 
 
 def build_parser() -> argparse.ArgumentParser:

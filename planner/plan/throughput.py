@@ -49,6 +49,7 @@ DEFAULT_TTFT_PERCENTILE = 0.9
 # Utilisations are rounded up to this step before a queue is solved (a wait percentile
 # grows with utilisation, so rounding up errs on the slow side; solved queues are cached).
 UTILISATION_STEP = 1e-3
+CURVE_CHUNK = 256  # batches evaluated at once when a curve stops at a TPOT limit
 
 
 @dataclass(frozen=True)
@@ -101,18 +102,38 @@ def sequence_cap(deployed: Deployed, context_tokens: int, budget: MemoryBudget) 
 
 @dataclass(frozen=True)
 class DecodeCurve:
-    """Decode step times of a replica for batches 1..cap at one context."""
+    """Decode step times of a replica for batches 1..n at one context: n is the sequence
+    cap, or (given a TPOT limit) the first batch whose TPOT exceeds it, since no larger
+    batch can meet it (step times grow with the batch)."""
 
     step_s: FloatArray  # index i: batch i + 1
     tokens_per_step: float  # per sequence (1 + MTP acceptance)
+    cap: int  # the sequence cap (the curve may stop earlier)
 
     @classmethod
-    def build(cls, deployed: Deployed, context_tokens: int, cap: int) -> DecodeCurve:
-        batches = np.arange(1, max(cap, 0) + 1)
-        return cls(
-            decode_times_s(deployed, batches, context_tokens),
-            deployed.tokens_per_step_per_sequence,
-        )
+    def build(
+        cls,
+        deployed: Deployed,
+        context_tokens: int,
+        cap: int,
+        tpot_limit_s: float | None = None,
+    ) -> DecodeCurve:
+        per_seq = deployed.tokens_per_step_per_sequence
+        cap = max(cap, 0)
+        if tpot_limit_s is None:
+            steps = decode_times_s(deployed, np.arange(1, cap + 1), context_tokens)
+            return cls(steps, per_seq, cap)
+        parts: list[FloatArray] = []
+        start, size = 1, CURVE_CHUNK
+        while start <= cap:
+            end = min(start + size, cap + 1)
+            chunk = decode_times_s(deployed, np.arange(start, end), context_tokens)
+            parts.append(chunk)
+            if chunk[-1] / per_seq > tpot_limit_s:
+                break
+            start, size = end, size * 2
+        steps = np.concatenate(parts) if parts else np.zeros(0)
+        return cls(steps, per_seq, cap)
 
     @property
     def batches(self) -> NDArray[np.int64]:
@@ -206,18 +227,49 @@ def _check_traffic(requests_per_s: float, mean_input_tokens: int, mean_output_to
         )
 
 
-def decode_curve_for(
+@dataclass(frozen=True)
+class ReplicaTimes:
+    """What sizing needs about one replica layout for one traffic shape (mean lengths): its
+    decode curve at the mean context up to its sequence cap, and one prompt's prefill."""
+
+    deployed: Deployed
+    curve: DecodeCurve
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    prefill_s: float  # one prompt alone, its uncached part
+    curve_context_tokens: int  # the context the decode curve is timed at
+
+    @property
+    def prefill_share_s(self) -> float:
+        """Replica time one request's prefill takes (DP groups prefill side by side)."""
+        return self.prefill_s / self.deployed.attention_dp
+
+    @property
+    def best_tpot_s(self) -> float:
+        return float(self.curve.step_s[0]) / self.curve.tokens_per_step
+
+
+def replica_times(
     deployed: Deployed,
     mean_input_tokens: int,
     mean_output_tokens: int,
-    tpot_slo_s: float,
+    prefix_hit_ratio: float = 0.0,
     budget: MemoryBudget | None = None,
-) -> DecodeCurve:
-    """The replica's decode curve at the mean context (prompt + half the answer), up to its
-    sequence cap; raises when not one sequence fits or batch 1 misses the TPOT SLO."""
+    decode_context_tokens: int | None = None,
+    tpot_limit_s: float | None = None,
+) -> ReplicaTimes:
+    """Decode curve at the mean context (prompt + half the answer, unless given) up to the
+    sequence cap at the longest context (or the first batch beyond ``tpot_limit_s``), and
+    the prefill of one prompt; raises when not one sequence fits."""
+    _check_traffic(1.0, mean_input_tokens, mean_output_tokens)
     budget = budget or memory_budget(deployed)
     longest = mean_input_tokens + mean_output_tokens
-    average = mean_input_tokens + mean_output_tokens // 2
+    average = (
+        mean_input_tokens + mean_output_tokens // 2
+        if decode_context_tokens is None
+        else decode_context_tokens
+    )
     deployed.check_context(longest)
     cap = sequence_cap(deployed, longest, budget)
     if cap < 1:
@@ -226,8 +278,20 @@ def decode_curve_for(
             field="mean_input_tokens",
             value=mean_input_tokens,
         )
-    curve = DecodeCurve.build(deployed, average, cap)
-    best = float(curve.step_s[0]) / curve.tokens_per_step
+    cached = cached_prompt_tokens(mean_input_tokens, prefix_hit_ratio)
+    return ReplicaTimes(
+        deployed,
+        DecodeCurve.build(deployed, average, cap, tpot_limit_s),
+        mean_input_tokens,
+        mean_output_tokens,
+        cached,
+        prefill_time_s(deployed, mean_input_tokens, cached),
+        average,
+    )
+
+
+def check_tpot_reachable(times: ReplicaTimes, tpot_slo_s: float) -> None:
+    best = times.best_tpot_s
     if best > tpot_slo_s:
         raise KvplanError(
             f"TPOT SLO cannot be met even at batch 1 (TPOT {best * 1e3:.1f} ms)",
@@ -235,7 +299,17 @@ def decode_curve_for(
             value=tpot_slo_s,
             expected=f">= {best:.4f}",
         )
-    return curve
+
+
+def check_ttft_reachable(prefill_s: float, ttft_slo_s: float | None) -> None:
+    if ttft_slo_s is not None and prefill_s > ttft_slo_s:
+        raise KvplanError(
+            f"TTFT SLO cannot be met: one prompt alone takes {prefill_s:.3f} s to prefill "
+            "on this layout",
+            field="ttft_slo_s",
+            value=ttft_slo_s,
+            expected=f">= {prefill_s:.3f} s, or a layout that prefills faster",
+        )
 
 
 def size_replicas(
@@ -256,29 +330,40 @@ def size_replicas(
     check_slo(tpot_slo_s, "tpot_slo_s")
     check_slo(ttft_slo_s, "ttft_slo_s")
     check_percentile(ttft_percentile)
-    curve = decode_curve_for(deployed, mean_input_tokens, mean_output_tokens, tpot_slo_s, budget)
-    cached = cached_prompt_tokens(mean_input_tokens, prefix_hit_ratio)
-    prefill_s = prefill_time_s(deployed, mean_input_tokens, cached)
-    if ttft_slo_s is not None and prefill_s > ttft_slo_s:
-        raise KvplanError(
-            f"TTFT SLO cannot be met: one prompt alone takes {prefill_s:.3f} s to prefill "
-            "on this layout",
-            field="ttft_slo_s",
-            value=ttft_slo_s,
-            expected=f">= {prefill_s:.3f} s, or a layout that prefills faster",
-        )
-    share_s = prefill_s / deployed.attention_dp
-    best_rate = curve.max_rate(mean_output_tokens, share_s, tpot_slo_s)
-    replicas = _fewest(requests_per_s, best_rate)
+    times = replica_times(
+        deployed,
+        mean_input_tokens,
+        mean_output_tokens,
+        prefix_hit_ratio,
+        budget,
+        tpot_limit_s=tpot_slo_s,
+    )
+    return size_with(times, requests_per_s, tpot_slo_s, ttft_slo_s, ttft_percentile)
+
+
+def size_with(
+    times: ReplicaTimes,
+    requests_per_s: float,
+    tpot_slo_s: float,
+    ttft_slo_s: float | None = None,
+    ttft_percentile: float = DEFAULT_TTFT_PERCENTILE,
+) -> ReplicaSizing:
+    """``size_replicas`` for a layout whose times are already computed."""
+    check_tpot_reachable(times, tpot_slo_s)
+    prefill_s = times.prefill_s
+    check_ttft_reachable(prefill_s, ttft_slo_s)
+    share_s = times.prefill_share_s
+    output = times.output_tokens
+    replicas = fewest_replicas(requests_per_s, times.curve.max_rate(output, share_s, tpot_slo_s))
     if ttft_slo_s is not None:
 
         def ttft_ok(n: int) -> bool:
             rho = requests_per_s / n * share_s
             return prefill_s + queue_wait_s(prefill_s, 1, rho, ttft_percentile) <= ttft_slo_s
 
-        replicas = _fewest_meeting(replicas, ttft_ok)
+        replicas = fewest_meeting(replicas, ttft_ok)
     rate = requests_per_s / replicas
-    point = curve.batch_at(rate, mean_output_tokens, share_s)
+    point = times.curve.batch_at(rate, output, share_s)
     assert point is not None, "a feasible replica count holds its load"
     batch, tpot = point
     rho = rate * share_s
@@ -288,7 +373,7 @@ def size_replicas(
         rate,
         prefill_s + queue_wait_s(prefill_s, 1, rho, None),
         tpot,
-        replicas * deployed.gpus,
+        replicas * times.deployed.gpus,
         rho,
         ttft_percentile,
         prefill_s + queue_wait_s(prefill_s, 1, rho, ttft_percentile),
@@ -296,7 +381,7 @@ def size_replicas(
     )
 
 
-def _fewest(requests_per_s: float, rate_per_replica: float) -> int:
+def fewest_replicas(requests_per_s: float, rate_per_replica: float) -> int:
     """Fewest replicas n with requests_per_s / n <= rate_per_replica."""
     if rate_per_replica <= 0:
         raise KvplanError(
@@ -315,7 +400,7 @@ def _fewest(requests_per_s: float, rate_per_replica: float) -> int:
     return replicas
 
 
-def _fewest_meeting(start: int, ok: Callable[[int], bool]) -> int:
+def fewest_meeting(start: int, ok: Callable[[int], bool]) -> int:
     """The least n >= start with ok(n), for a predicate that stays true once true."""
     if ok(start):
         return start

@@ -1,0 +1,83 @@
+"""The replica layouts a search tries for one model, GPU and engine.
+
+A layout is GPUs per replica x attention tensor parallel (the rest of the replica's GPUs are
+data-parallel attention groups) x MTP on/off, with expert parallelism over every GPU of the
+replica (vLLM's and SGLang's expert-parallel MoE). Layouts that cannot run are skipped here:
+a TP size that does not divide the GPU count or the attention heads, TP beyond one NVLink
+node, expert parallelism that does not split the routed experts evenly, MTP on a model
+without an MTP module. For a dense model data-parallel attention inside a replica is the same
+as more, smaller replicas, so only TP = GPUs per replica is tried. Whether the weights fit is
+the planner's question (asked when the layout is evaluated).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from planner.model.model import Model
+from planner.schema import Deployment, MoEFFNSpec
+from planner.search.spec import SearchSpec
+
+# Engines run attention tensor parallelism inside one NVLink node (8 GPUs on HGX/DGX
+# boards); larger TP would cross the network on every layer.
+MAX_TENSOR_PARALLEL = 8
+
+
+@dataclass(frozen=True)
+class Layout:
+    model: str
+    gpu: str
+    engine: str
+    deployment: Deployment
+
+    @property
+    def label(self) -> str:
+        d = self.deployment
+        parts = [f"{d.gpus_per_replica}x{self.gpu}", f"TP{d.tp}"]
+        if d.attention_dp > 1:
+            parts.append(f"DP{d.attention_dp}")
+        parts.append(f"EP{d.ep}")
+        if d.mtp:
+            parts.append("MTP")
+        return " ".join(parts) + f" ({self.engine})"
+
+
+def _routed_experts(model: Model) -> set[int]:
+    return {
+        layer.ffn.num_routed_experts
+        for layer, _ in model.distinct_layers
+        if isinstance(layer.ffn, MoEFFNSpec)
+    }
+
+
+def _heads(model: Model) -> set[int]:
+    return {kind.spec.num_heads for kind, _ in model.attention_groups}
+
+
+def layouts_for(model: Model, gpu: str, engine: str, spec: SearchSpec) -> list[Layout]:
+    """Every valid layout of the search space for one model on one GPU type and engine."""
+    experts = _routed_experts(model)
+    heads = _heads(model)
+    mtp_options = [m for m in spec.mtp if not m or model.spec.mtp is not None]
+    out = []
+    for gpus in sorted(set(spec.gpus_per_replica)):
+        if any(e % gpus for e in experts):
+            continue
+        for tp in sorted(set(spec.tensor_parallel)):
+            if gpus % tp or tp > MAX_TENSOR_PARALLEL or any(h % tp for h in heads):
+                continue
+            if not experts and tp != gpus:
+                continue
+            for mtp in mtp_options:
+                fields: dict[str, object] = {
+                    "engine": engine,
+                    "gpus_per_replica": gpus,
+                    "tensor_parallel": tp,
+                    "mtp": mtp,
+                }
+                if mtp:
+                    fields["mtp_acceptance_rate"] = spec.mtp_acceptance_rate
+                if spec.kv_dtype is not None:
+                    fields["kv_dtype"] = spec.kv_dtype
+                out.append(Layout(model.name, gpu, engine, Deployment.model_validate(fields)))
+    return out

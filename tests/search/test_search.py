@@ -1,0 +1,111 @@
+"""`planner.search`: the cheapest layout is the cheapest, its numbers are the planner's,
+the Pareto front is a front, and a bad search space is one clear error."""
+
+from __future__ import annotations
+
+import pytest
+
+from planner import load_model
+from planner.errors import KvplanError
+from planner.hardware import load_gpu
+from planner.plan.deployed import Deployed
+from planner.plan.throughput import size_replicas
+from planner.search.layouts import layouts_for
+from planner.search.pareto import pareto_mask
+from planner.search.run import run_search
+from planner.search.spec import SearchSpec
+
+LLAMA = {
+    "models": ("llama-3.1-70b",),
+    "gpus": ("h100-sxm",),
+    "requests_per_s": 5.0,
+    "input_tokens": 2000,
+    "output_tokens": 500,
+    "tpot_slo_s": 0.05,
+    "gpus_per_replica": (1, 2, 4, 8),
+    "disaggregated": (False,),
+}
+
+
+def test_pareto_mask_by_hand():
+    # (per user, per GPU): (1, 5) (2, 4) (3, 1) are on the front; (1, 3) is beaten by (1, 5)
+    # and (2, 2) by (2, 4); (3, 1) ties nothing faster.
+    x = [1, 2, 3, 1, 2]
+    y = [5, 4, 1, 3, 2]
+    assert pareto_mask(x, y).tolist() == [True, True, True, False, False]
+
+
+def test_layouts_respect_heads_experts_and_dense_models():
+    spec = SearchSpec(**{**LLAMA, "gpus_per_replica": (1, 2, 4, 8, 16)})
+    llama = layouts_for(load_model("llama-3.1-70b"), "h100-sxm", "vllm", spec)
+    # Dense: TP = GPUs only, at most one node of 8; no MTP module.
+    assert sorted((lay.deployment.gpus_per_replica, lay.deployment.tp) for lay in llama) == [
+        (1, 1),
+        (2, 2),
+        (4, 4),
+        (8, 8),
+    ]
+    v3 = layouts_for(load_model("deepseek-v3"), "h800", "vllm", spec)
+    assert {lay.deployment.mtp for lay in v3} == {False, True}
+    assert all(lay.deployment.tp <= 8 for lay in v3)
+    assert any(lay.deployment.attention_dp == 16 for lay in v3)
+
+
+def test_best_is_the_cheapest_layout_sized_by_plan():
+    spec = SearchSpec(**LLAMA)
+    result = run_search(spec)
+    # Independent brute force: every layout through `plan --rate`'s own sizing.
+    costs = []
+    for layout in layouts_for(load_model("llama-3.1-70b"), "h100-sxm", "vllm", spec):
+        deployed = Deployed.build(load_model("llama-3.1-70b"), load_gpu("h100-sxm"), layout.deployment)
+        try:
+            sizing = size_replicas(deployed, 5.0, 2000, 500, 0.05)
+        except KvplanError:
+            continue
+        costs.append((sizing.gpus_total * deployed.gpu.price_usd_per_hour, sizing, layout))
+    cheapest = min(c[0] for c in costs)
+    best = result.best
+    assert best.gpus_total * load_gpu("h100-sxm").price_usd_per_hour == pytest.approx(cheapest)
+    # The best row carries exactly the planner's numbers for its layout.
+    match = [c for c in costs if c[2] == best.pools[0].layout][0][1]
+    assert best.pools[0].replicas == match.replicas
+    assert best.tpot_s == pytest.approx(match.tpot_s)
+    assert best.ttft_at_percentile_s == pytest.approx(match.ttft_at_percentile_s)
+    # Top rows are sorted by cost.
+    usd = [c.usd_per_month for c in result.top]
+    assert usd == sorted(usd)
+    assert result.deployments >= result.layouts
+
+
+def test_pareto_points_are_a_front():
+    result = run_search(SearchSpec(**LLAMA))
+    pts = result.pareto
+    assert pts
+    for p in pts:
+        for q in pts:
+            better_both = (
+                q.tokens_per_s_per_user > p.tokens_per_s_per_user
+                and q.tokens_per_s_per_gpu > p.tokens_per_s_per_gpu
+            )
+            assert not better_both
+
+
+def test_no_gpu_fits_is_one_error_naming_what_would():
+    spec = SearchSpec(
+        **{**LLAMA, "models": ("deepseek-v3",), "gpus": ("h100-sxm",), "gpus_per_replica": (1, 2)}
+    )
+    with pytest.raises(KvplanError, match="no GPU in the search space fits") as info:
+        run_search(spec)
+    assert "GPUs per replica would fit" in str(info.value)
+
+
+def test_tpot_slo_impossible_at_batch_one():
+    spec = SearchSpec(**{**LLAMA, "tpot_slo_s": 0.001})
+    with pytest.raises(KvplanError, match="TPOT SLO cannot be met even at batch 1 by any layout"):
+        run_search(spec)
+
+
+def test_ttft_slo_impossible():
+    spec = SearchSpec(**{**LLAMA, "input_tokens": 100_000, "ttft_slo_s": 0.01})
+    with pytest.raises(KvplanError, match="TTFT SLO cannot be met by any layout"):
+        run_search(spec)
