@@ -63,6 +63,12 @@ class DefaultsTier(_Frozen):
 
 class EngineDefaults(_Frozen):
     tiers: tuple[DefaultsTier, ...] = Field(min_length=1)
+    compressed_max_num_seqs_per_replica: int | None = Field(
+        None,
+        gt=0,
+        description="DeepSeek-V4 (compressed attention) override of max_num_seqs for the "
+        "whole server, split over its data-parallel engines",
+    )
 
 
 class BlockSizes(_Frozen):
@@ -92,6 +98,9 @@ class AdmissionSpec(_Frozen):
     reserve_mib_per_chunk_token: float = Field(0.0, ge=0)
     reserve_mib_per_tp_rank: float = Field(0.0, ge=0)
     reserve_mib_per_graph_batch: float = Field(0.0, ge=0)
+    reserve_mib_per_graph_batch_dp: float = Field(0.0, ge=0)
+    reserve_mib_per_graph_batch_dp_large: float = Field(0.0, ge=0)
+    graph_batch_large_above: int = Field(0, ge=0)
     reserve_floor_mib: float = Field(0.0, ge=0)
     reserve_floor_above_gib: float = Field(0.0, ge=0)
 
@@ -351,22 +360,34 @@ class Engine:
         return self.profile.page_alignment_bytes.get(entry_dtype, 1)
 
     def default_memory_fraction(
-        self, gpu_name: str, hbm_gib: float, tensor_parallel: int, attention_dp: int
+        self,
+        gpu_name: str,
+        hbm_gib: float,
+        tensor_parallel: int,
+        attention_dp: int,
+        max_running_requests: int,
     ) -> float:
         """The engine's memory fraction when the user sets none (SGLang computes its
-        mem_fraction_static from the chunk size, TP size and CUDA-graph batch)."""
+        mem_fraction_static from the chunk size, TP size and CUDA-graph batch, the latter
+        capped at the server's max_running_requests)."""
         a = self.admission_spec
         if a.memory_fraction is not None:
             return a.memory_fraction
         tier = self.tier(gpu_name, hbm_gib)
         gpu_mib = hbm_gib * GIB_BYTES / MIB_BYTES
         chunk = max(tier.max_num_batched_tokens // max(attention_dp, 1), 2048)
+        graph_batch = min(tier.cuda_graph_max_batch or 0, max_running_requests)
         reserved = (
             a.reserve_base_mib
             + a.reserve_mib_per_chunk_token * chunk
             + a.reserve_mib_per_tp_rank * tensor_parallel * attention_dp
-            + a.reserve_mib_per_graph_batch * (tier.cuda_graph_max_batch or 0)
+            + a.reserve_mib_per_graph_batch * graph_batch
         )
+        if attention_dp > 1:  # DP attention pads more (SGLang reserve_for_graph_mb)
+            per_dp = a.reserve_mib_per_graph_batch_dp
+            if graph_batch > a.graph_batch_large_above:
+                per_dp += a.reserve_mib_per_graph_batch_dp_large
+            reserved += per_dp * graph_batch * attention_dp
         if hbm_gib > a.reserve_floor_above_gib:
             reserved = max(reserved, a.reserve_floor_mib)
         return round((gpu_mib - reserved) / gpu_mib, 3)
@@ -378,9 +399,10 @@ class Engine:
         max_batched_tokens: int,
         max_num_seqs: int,
     ) -> float:
-        """Peak activation memory of one step. vLLM / TensorRT-LLM: live tensors of the
-        widest activation for the token budget plus the sampler's logits for max_num_seqs
-        sequences (what their profiling run measures). SGLang: the activation share of its
+        """Peak activation memory the engine's profiling run measures. vLLM / TensorRT-LLM:
+        a forward pass of the token budget (live tensors of the widest activation), then a
+        sampler warm-up over max_num_seqs sequences x the vocabulary; they run one after the
+        other, so the peak is the larger. SGLang: the activation share of its
         mem_fraction_static reserve (reserve_mib_per_chunk_token x chunk, at least 2048)."""
         a = self.admission_spec
         if a.rule == "sglang":
@@ -388,7 +410,7 @@ class Engine:
             return a.reserve_mib_per_chunk_token * chunk * MIB_BYTES
         forward = max_batched_tokens * widest_bytes_per_token * a.activation_live_tensors
         sampler = max_num_seqs * vocab_size * a.sampler_bytes_per_vocab_entry
-        return float(forward + sampler)
+        return float(max(forward, sampler))
 
     def available_kv_bytes(
         self,

@@ -103,15 +103,15 @@ def test_vllm_defaults_follow_the_gpu_tier() -> None:
 
 def test_vllm_logged_numbers_for_llama_on_4_h100() -> None:
     # Pool per GPU (tests/plan/test_hand_derived.py): 0.92 x 85,523,493,273.6 - 2 GiB
-    # - 35,276,193,792 weights - 1,062,207,488 activations = 40,195,728,884 B.
+    # - 35,276,193,792 weights - 1,838,678,016 activations = 39,419,258,356 B.
     # A block is 16 tokens x 80 layers x (2 of 8 KV heads: 1,024 B per token per layer)
-    # = 1,310,720 B -> 30,666 blocks. At max_model_len 8,192 a request needs 512 blocks:
-    # concurrency 30,666 / 512 = 59.89x; logged size int(59.89 x 8,192) = 490,656 tokens.
+    # = 1,310,720 B -> 30,074 blocks. At max_model_len 8,192 a request needs 512 blocks:
+    # concurrency 30,074 / 512 = 58.74x; logged size int(58.74 x 8,192) = 481,184 tokens.
     deployed = _deployed("llama-3.1-70b", "h100-sxm", gpus_per_replica=4)
     budget = memory_budget(deployed)
-    assert math.floor(budget.kv_pool_bytes / 1_310_720) == 30_666
-    assert max_concurrency(deployed, 8192, budget) == pytest.approx(30_666 / 512)
-    assert kv_pool_tokens(deployed, 8192, budget) == 490_656
+    assert math.floor(budget.kv_pool_bytes / 1_310_720) == 30_074
+    assert max_concurrency(deployed, 8192, budget) == pytest.approx(30_074 / 512)
+    assert kv_pool_tokens(deployed, 8192, budget) == 481_184
 
 
 def test_sglang_pool_for_llama_on_4_h100() -> None:
@@ -154,3 +154,17 @@ def test_default_batch_caps_max_num_seqs_per_data_parallel_engine() -> None:
     report = plan_report(deployed, 8192)
     assert report["max_concurrent_sequences"] > 128
     assert report["decode"]["batch"] == 128
+
+
+def test_sglang_defaults_for_v4_with_dp_attention() -> None:
+    # srt/arg_groups/deepseek_v4_hook.py: max_running_requests 256 for V4, split over the 8
+    # DP workers -> 32 each. mem_fraction_static (memory_hook.py): chunk max(16,384 / 8,
+    # 2,048) x 1.5 = 3,072 MiB; 512 base; 8 TP ranks x 128 = 1,024; CUDA-graph max_bs
+    # min(512, 256 running requests) x 2 = 512; DP attention 256 x 8 x 3 = 6,144 ->
+    # 11,264 MiB (over the 10,240 floor). B200 179.06 GiB = 183,357.44 MiB:
+    # (183,357.44 - 11,264) / 183,357.44 = 0.93857 -> 0.939.
+    deployed = _deployed(
+        "deepseek-v4-flash", "b200", engine="sglang", gpus_per_replica=8, tensor_parallel=1
+    )
+    assert deployed.deployment.max_num_seqs == 32
+    assert deployed.deployment.gpu_memory_utilization == 0.939

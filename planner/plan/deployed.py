@@ -20,23 +20,37 @@ from planner.hardware import GPU
 from planner.model.attention import KV_DTYPE_OVERRIDES
 from planner.model.model import Model
 from planner.model.transform import with_attention_formats, with_weight_formats
-from planner.schema import Deployment
+from planner.schema import CompressedSpec, Deployment
 from planner.units import GIB_BYTES
 
 
-def resolve_deployment(engine: Engine, gpu: GPU, deployment: Deployment) -> Deployment:
-    """The deployment with the engine's defaults in every field the user left unset."""
+def resolve_deployment(
+    engine: Engine, gpu: GPU, deployment: Deployment, compressed_attention: bool = False
+) -> Deployment:
+    """The deployment with the engine's defaults in every field the user left unset
+    (``compressed_attention``: the model has DeepSeek-V4 layers, which some engines give
+    their own defaults)."""
     given = deployment.model_fields_set
     tier = engine.tier(gpu.name, gpu.profile.hbm_gib)
     spec = engine.admission_spec
     updates: dict[str, object] = {}
+    max_num_seqs = deployment.max_num_seqs
     if "max_batched_tokens" not in given:
         updates["max_batched_tokens"] = tier.max_num_batched_tokens
     if "max_num_seqs" not in given:
-        updates["max_num_seqs"] = tier.max_num_seqs
+        per_replica = engine.profile.defaults.compressed_max_num_seqs_per_replica
+        if compressed_attention and per_replica is not None:
+            max_num_seqs = max(1, per_replica // deployment.attention_dp)
+        else:
+            max_num_seqs = tier.max_num_seqs
+        updates["max_num_seqs"] = max_num_seqs
     if "gpu_memory_utilization" not in given:
         updates["gpu_memory_utilization"] = engine.default_memory_fraction(
-            gpu.name, gpu.profile.hbm_gib, deployment.tp, deployment.attention_dp
+            gpu.name,
+            gpu.profile.hbm_gib,
+            deployment.tp,
+            deployment.attention_dp,
+            max_num_seqs * deployment.attention_dp,
         )
     if "runtime_reserve_gib" not in given:
         updates["runtime_reserve_gib"] = spec.non_torch_gib + spec.cuda_graph_gib
@@ -77,7 +91,8 @@ class Deployed:
     @classmethod
     def build(cls, model: Model, gpu: GPU, deployment: Deployment) -> Deployed:
         engine = _engine_for(deployment)
-        deployment = resolve_deployment(engine, gpu, deployment)
+        compressed = any(isinstance(layer.attention, CompressedSpec) for layer in model.spec.layers)
+        deployment = resolve_deployment(engine, gpu, deployment, compressed)
         spec = with_weight_formats(model.spec, deployment.weight_formats)
         spec = with_attention_formats(spec, _kv_formats(engine, deployment.kv_dtype))
         deployed_model = model if spec is model.spec else Model(spec)

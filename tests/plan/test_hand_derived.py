@@ -56,12 +56,14 @@ RUNTIME_RESERVE_GIB = 2.0  # engines/vllm.yaml: non-torch 1 GiB + CUDA graphs 1 
 
 
 def llama_activations(gpus: int, tokens: int = 8192, sequences: int = 1024) -> int:
-    """Activation estimate: 4 BF16 tensors of the widest per-token activation for the
-    token budget, plus FP32 logits of max_num_seqs x 128,256 vocab. The widest is the 8,192
-    hidden or the gate/up output 28,672 / N (14,336 on 2 GPUs, 7,168 on 4).
-    On 4 H100: 8,192 x 8,192 x 2 x 4 + 1,024 x 128,256 x 4 = 1,062,207,488 B."""
+    """Activation estimate: the larger of the forward pass (4 BF16 tensors of the widest
+    per-token activation for the token budget) and the sampler warm-up (14 B per sequence
+    and vocabulary entry: BF16 logits, FP32 copy, probabilities, noise) over max_num_seqs x
+    128,256. The widest is the 8,192 hidden or the gate/up output 28,672 / N (14,336 on 2
+    GPUs, 7,168 on 4).
+    On 4 H100: max(8,192 x 8,192 x 2 x 4, 1,024 x 128,256 x 14) = 1,838,678,016 B."""
     widest = max(8192, 28_672 // gpus)
-    return tokens * widest * 2 * 4 + sequences * 128_256 * 4
+    return max(tokens * widest * 2 * 4, sequences * 128_256 * 14)
 
 
 def _llama_on(gpu_name: str, gpus: int) -> Deployed:
@@ -102,9 +104,9 @@ def test_llama_memory_budget(gpu_name, gpus):
 
 def test_llama_h100_numbers():
     # The case above, written out for 4 x H100: HBM 79.65 GiB = 85,523,493,273.6 B;
-    # pool = 0.92 x HBM - 2 GiB - 35,276,193,792 - 1,062,207,488 = 40,195,728,884 B;
-    # each GPU keeps 2 of 8 KV heads: 671,088,640 B per sequence -> 59 sequences.
-    assert max_concurrent_sequences(_llama_on("h100-sxm", 4), 8192) == 59
+    # pool = 0.92 x HBM - 2 GiB - 35,276,193,792 - 1,838,678,016 = 39,419,258,356 B;
+    # each GPU keeps 2 of 8 KV heads: 671,088,640 B per sequence -> 58 sequences.
+    assert max_concurrent_sequences(_llama_on("h100-sxm", 4), 8192) == 58
 
 
 def test_v4_flash_experts_on_b200():
