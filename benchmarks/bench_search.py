@@ -14,8 +14,8 @@ import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from planner.search.run import run_search  # noqa: E402
-from planner.search.spec import SearchSpec  # noqa: E402
+from planner.search.run import run_search
+from planner.search.spec import SearchSpec
 
 CASES = {
     "V3.2 on H200, 20 req/s of 32K in / 1K out": SearchSpec(

@@ -10,10 +10,27 @@ import pytest
 
 from planner.cli import main
 
-BASE = (
-    "search --model llama-3.1-70b --gpu h100-sxm --rate 5 --input-tokens 2000 "
-    "--output-tokens 500 --gpus 2 4 8 --mode aggregated --top 3"
-).split()
+BASE = [
+    "search",
+    "--model",
+    "llama-3.1-70b",
+    "--gpu",
+    "h100-sxm",
+    "--rate",
+    "5",
+    "--input-tokens",
+    "2000",
+    "--output-tokens",
+    "500",
+    "--gpus",
+    "2",
+    "4",
+    "8",
+    "--mode",
+    "aggregated",
+    "--top",
+    "3",
+]
 
 
 def test_search_json_contract(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

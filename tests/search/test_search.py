@@ -57,7 +57,9 @@ def test_best_is_the_cheapest_layout_sized_by_plan():
     # Independent brute force: every layout through `plan --rate`'s own sizing.
     costs = []
     for layout in layouts_for(load_model("llama-3.1-70b"), "h100-sxm", "vllm", spec):
-        deployed = Deployed.build(load_model("llama-3.1-70b"), load_gpu("h100-sxm"), layout.deployment)
+        deployed = Deployed.build(
+            load_model("llama-3.1-70b"), load_gpu("h100-sxm"), layout.deployment
+        )
         try:
             sizing = size_replicas(deployed, 5.0, 2000, 500, 0.05)
         except KvplanError:
@@ -67,7 +69,7 @@ def test_best_is_the_cheapest_layout_sized_by_plan():
     best = result.best
     assert best.gpus_total * load_gpu("h100-sxm").price_usd_per_hour == pytest.approx(cheapest)
     # The best row carries exactly the planner's numbers for its layout.
-    match = [c for c in costs if c[2] == best.pools[0].layout][0][1]
+    match = next(c for c in costs if c[2] == best.pools[0].layout)[1]
     assert best.pools[0].replicas == match.replicas
     assert best.tpot_s == pytest.approx(match.tpot_s)
     assert best.ttft_at_percentile_s == pytest.approx(match.ttft_at_percentile_s)
