@@ -233,9 +233,13 @@ class Model:
 
     @property
     def active_params(self) -> int:
-        """Parameters used per token by the main model, embedding and head included."""
+        """Parameters used per token by the main model, embedding and head included. Tied
+        embeddings are one matrix used twice: counted once, as in total_params (the head's
+        active line is that matrix)."""
         lines = self.weight_breakdown
         active = sum(w.active_params for k, w in lines.items() if k != "mtp")
+        if self.spec.tie_word_embeddings:
+            return active
         return active + lines["embedding"].params
 
     # ------------------------------------------------------------------ FLOPs
