@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+from numpy.typing import ArrayLike
+
 from planner.errors import KvplanError
 
 KIB_BYTES = 2**10
@@ -78,6 +81,26 @@ def parse_token_count(text: str | int, *, field: str = "context") -> int:
             expected=f"at most {MAX_TOKEN_COUNT:,} (1T)",
         )
     return value
+
+
+def check_token_counts(
+    values: ArrayLike, *, field: str = "context_tokens", minimum: int = 0
+) -> None:
+    """Raise a KvplanError unless every value is a whole token count in [minimum, 2^40]
+    (ints, or floats with whole values; never bools, NaN or numbers beyond int64)."""
+    expected = f"whole token counts from {minimum} to {MAX_TOKEN_COUNT:,} (2^40)"
+    arr = np.asarray(values)
+    shown = values if arr.ndim == 0 else None
+    if arr.dtype == np.bool_ or arr.dtype.kind not in "iuf":
+        raise KvplanError("not a token count", field=field, value=shown, expected=expected)
+    if arr.size == 0:
+        return
+    if arr.dtype.kind == "f" and (not np.all(np.isfinite(arr)) or np.any(arr != np.floor(arr))):
+        raise KvplanError(
+            "not a whole number of tokens", field=field, value=shown, expected=expected
+        )
+    if arr.min() < minimum or arr.max() > MAX_TOKEN_COUNT:
+        raise KvplanError("token count out of range", field=field, value=shown, expected=expected)
 
 
 def format_tokens(tokens: int) -> str:

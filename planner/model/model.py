@@ -23,6 +23,7 @@ from planner.model.attention import (
 )
 from planner.model.ffn import ffn_matrices
 from planner.schema import AttentionSpec, LayerSpec, ModelSpec
+from planner.units import check_token_counts
 
 FloatArray = NDArray[np.float64]
 
@@ -99,6 +100,7 @@ class Model:
 
     def kv_bytes(self, context_tokens: ArrayLike) -> float | FloatArray:
         """Context-growing cache bytes of one sequence of L tokens, all layers."""
+        check_token_counts(context_tokens)
         return _scalar_or_array(self._sum_groups("kv_bytes", context_tokens), context_tokens)
 
     def state_bytes(self) -> float:
@@ -107,11 +109,13 @@ class Model:
 
     def cache_bytes(self, context_tokens: ArrayLike) -> float | FloatArray:
         """Everything one sequence holds: kv_bytes(L) + state_bytes()."""
+        check_token_counts(context_tokens)
         total = self._sum_groups("kv_bytes", context_tokens) + self.state_bytes()
         return _scalar_or_array(total, context_tokens)
 
     def read_bytes(self, context_tokens: ArrayLike) -> float | FloatArray:
         """Cache bytes one decode step reads for one sequence at context L."""
+        check_token_counts(context_tokens)
         return _scalar_or_array(self._sum_groups("read_bytes", context_tokens), context_tokens)
 
     @property
@@ -120,6 +124,7 @@ class Model:
         return float(sum(n * kind.kv_bytes_per_token for kind, n in self._attention_groups))
 
     def per_layer_kv_bytes(self, context_tokens: ArrayLike) -> list[FloatArray]:
+        check_token_counts(context_tokens)
         return [self.attention(i).kv_bytes(context_tokens) for i in range(self.num_layers)]
 
     # ------------------------------------------------------------------ weights
@@ -264,6 +269,8 @@ class Model:
         ``shared_experts``, ``router``, ``hyper_connections`` (V4 mHC) and ``head``.
         MTP modules are not included (they only run for speculative decoding).
         """
+        check_token_counts(context_tokens)
+        check_token_counts(query_tokens, field="query_tokens", minimum=1)
         q = query_tokens
         shape = np.shape(context_tokens)
         parts: dict[str, FloatArray] = {}
