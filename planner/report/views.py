@@ -48,6 +48,7 @@ class ViewConfig:
     tensor_parallel: int | None = None
     expert_parallel: int | None = None
     kv_dtype: str | None = None
+    engine: str = "vllm"
     context_tokens: int = 131_072
     requests_per_s: float = 10.0
     input_tokens: int = 8192
@@ -62,6 +63,7 @@ class ViewConfig:
             tensor_parallel=self.tensor_parallel,
             expert_parallel=self.expert_parallel,
             kv_dtype=self.kv_dtype,
+            engine=self.engine,
         )
 
     @property

@@ -12,6 +12,7 @@ from typing import Any
 import streamlit as st
 import yaml
 
+from planner.engines import engine_names
 from planner.errors import KvplanError
 from planner.hardware import gpu_names
 from planner.model.catalog import catalog_names
@@ -54,6 +55,7 @@ def _seed_defaults() -> None:
     state["w_tp"] = "auto"
     state["w_ep"] = "auto"
     state["w_kv"] = KV_OPTIONS[0]
+    state["w_engine"] = DEFAULTS.engine
     state["w_ctx"] = DEFAULTS.context_tokens
     state["w_rps"] = DEFAULTS.requests_per_s
     state["w_in"] = DEFAULTS.input_tokens
@@ -97,6 +99,7 @@ def _from_url() -> list[str]:
     pick_number("n", int, GPU_COUNT_OPTIONS)
     pick_number("ctx", parse_token_count, CONTEXT_OPTIONS)
     pick_number("kv", str, KV_OPTIONS)
+    pick_number("engine", str, engine_names())
     pick_number("rps", _positive_float)
     pick_number("in", _positive_int)
     pick_number("ans", _positive_int)
@@ -169,11 +172,18 @@ def sidebar() -> ViewConfig:
         "attention groups (auto: TP = GPUs per replica)",
     )
     ep = col2.selectbox("Expert parallel", ["auto", *_divisors(n)], key="w_ep")
+    engine = sb.selectbox(
+        "Serving engine",
+        engine_names(),
+        key="w_engine",
+        help="cache layout, memory admission and defaults of this engine (engines/*.yaml)",
+    )
     kv = sb.selectbox(
         "KV cache dtype",
         KV_OPTIONS,
         key="w_kv",
-        help="model default = what the model's reference serving stack stores",
+        help="model default = the engine's default cache (Compare keeps the model's "
+        "reference serving stack)",
     )
     ctx = sb.select_slider(
         "Context length (tokens)", CONTEXT_OPTIONS, format_func=format_tokens, key="w_ctx"
@@ -203,6 +213,7 @@ def sidebar() -> ViewConfig:
         tensor_parallel=None if tp == "auto" else int(str(tp)),
         expert_parallel=None if ep == "auto" else int(str(ep)),
         kv_dtype=None if kv == "model default" else kv,
+        engine=str(engine),
         context_tokens=int(ctx),
         requests_per_s=float(rps),
         input_tokens=int(input_tokens),
@@ -218,6 +229,7 @@ def sidebar() -> ViewConfig:
             "n": str(n),
             "ctx": format_tokens(int(ctx)),
             "kv": kv,
+            "engine": str(engine),
             "rps": f"{rps:g}",
             "in": str(input_tokens),
             "ans": str(answer),

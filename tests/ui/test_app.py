@@ -60,6 +60,19 @@ def test_capacity_page_numbers_match_planner(app):
     assert kv["x"] == pytest.approx([r["kv_gib"] for r in rows])
 
 
+def test_engine_selector_changes_capacity_to_that_engines_numbers(app):
+    app.sidebar.selectbox(key="w_engine").set_value("sglang").run()
+    assert not app.exception
+    config = app.session_state["view_config"]
+    assert config.engine == "sglang" and config.deployment().engine == "sglang"
+    rows = views.capacity_rows(config)
+    assert rows != views.capacity_rows(DEFAULT)  # the engine's layout and admission apply
+    metrics = {m.label: m.value for m in app.metric}
+    for row in rows:
+        label = f"{row['model']} on {row['gpu']}"
+        assert metrics[label] == f"{row['max_concurrent_sequences']:,} sequences"
+
+
 def test_frontier_page_curves_match_planner(app):
     at = goto(app, "frontier")
     rows = views.frontier_rows(DEFAULT)
