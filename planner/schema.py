@@ -8,7 +8,7 @@ Hugging Face ``config.json`` field of the same meaning.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -434,8 +434,21 @@ class Deployment(Frozen):
         description="overlap communication with computation by splitting each step into two "
         "micro-batches (DeepSeek's dual micro-batch)",
     )
+    eplb: bool = Field(
+        False,
+        description="expert-parallel load balancing (vLLM / SGLang --enable-eplb; "
+        "deepseek-ai/EPLB): planned as balanced expert load, so moe_routing_alpha defaults "
+        "to None (uniform) unless given",
+    )
     mtp: bool = Field(False, description="MTP speculative decoding (one draft token per step)")
     mtp_acceptance_rate: float = Field(0.85, ge=0, le=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _eplb_balances_experts(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("eplb") and "moe_routing_alpha" not in data:
+            return {**data, "moe_routing_alpha": None}
+        return data
 
     @model_validator(mode="after")
     def _parallel_sizes_divide(self) -> Deployment:

@@ -28,7 +28,6 @@ profile's achievable interconnect fraction).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from planner.errors import KvplanError
 from planner.hardware import GB
@@ -46,15 +45,9 @@ from planner.plan.throughput import (
 )
 
 
-def scale_up_domain_gpus(deployed: Deployed) -> int:
-    """GPUs one scale-up link joins (an NVLink node); 8 when the profile does not say."""
-    value: Any = getattr(deployed.gpu.profile.interconnect, "scale_up_domain_gpus", None)
-    return int(value) if value else NODE_GPUS_WHEN_UNKNOWN
-
-
-# HGX / DGX boards join eight GPUs (NVIDIA DGX H100/H200/B200 datasheets); used only when a
-# GPU profile does not give its scale-up domain.
-NODE_GPUS_WHEN_UNKNOWN = 8
+def scale_up_domain_gpus(deployed: Deployed) -> int | None:
+    """GPUs one scale-up link joins (an NVLink node), None where the profile does not say."""
+    return deployed.gpu.profile.interconnect.scale_up_domain_gpus
 
 
 def link_bytes_per_s(deployed: Deployed, same_scale_up_domain: bool) -> float:
@@ -62,8 +55,8 @@ def link_bytes_per_s(deployed: Deployed, same_scale_up_domain: bool) -> float:
     gpu = deployed.gpu
     if same_scale_up_domain:
         return gpu.achievable_link_bytes_per_s
-    scale_out: Any = getattr(gpu.profile.interconnect, "scale_out_gb_per_s", None)
-    if not scale_out:
+    scale_out = gpu.profile.interconnect.scale_out_gb_per_s
+    if scale_out is None:
         raise KvplanError(
             f"GPU profile {gpu.name} gives no scale-out (inter-node) bandwidth; a "
             "disaggregated deployment across nodes needs it",
@@ -182,7 +175,7 @@ def size_disaggregated(
     same_domain_possible = prefill.deployed.gpu.name == decode.deployed.gpu.name
     decode_pool = size_decode_pool(decode, requests_per_s, tpot_slo_s)
     low = prefill_pool_min_replicas(prefill, requests_per_s)
-    domain = scale_up_domain_gpus(prefill.deployed)
+    domain = scale_up_domain_gpus(prefill.deployed) or 0
     in_one_domain = (
         same_domain_possible and low * prefill.deployed.gpus + decode_pool.gpus_total <= domain
     )

@@ -8,6 +8,8 @@ flag comes from ``planner/data/launch_flags.yaml``, where each is listed with th
 source it was read from. A replica larger than one node gets one command per node (vLLM:
 multi-node data parallelism with ``--headless`` secondaries; SGLang: ``--nnodes``).
 
+Dual micro-batch overlap maps to vLLM ``--enable-dbo`` and SGLang
+``--enable-two-batch-overlap``, expert-parallel load balancing to ``--enable-eplb``.
 Semantics carried over (sources in the data file): vLLM's ``--max-num-seqs`` applies per
 data-parallel rank; SGLang's ``--tp-size`` counts every GPU of the engine, attention runs
 data-parallel over ``--dp-size`` groups with ``--enable-dp-attention``, and
@@ -140,6 +142,10 @@ def _vllm(
                 b.flag("--data-parallel-rpc-port", VLLM_DP_RPC_PORT)
         if moe and d.gpus_per_replica > 1:
             b.flag("--enable-expert-parallel")
+        if d.overlap_micro_batches:
+            b.flag("--enable-dbo")
+        if d.eplb:
+            b.flag("--enable-eplb")
         b.flag("--max-num-seqs", d.max_num_seqs)
         b.flag("--max-num-batched-tokens", d.max_batched_tokens)
         b.flag("--gpu-memory-utilization", _fraction(d.gpu_memory_utilization))
@@ -173,6 +179,10 @@ def _sglang(
             b.flag("--enable-dp-attention")
         if moe and d.gpus_per_replica > 1:
             b.flag("--ep-size", d.gpus_per_replica)
+        if d.overlap_micro_batches:
+            b.flag("--enable-two-batch-overlap")
+        if d.eplb:
+            b.flag("--enable-eplb")
         b.flag("--max-running-requests", d.max_num_seqs * d.attention_dp)
         b.flag("--chunked-prefill-size", d.max_batched_tokens)
         b.flag("--mem-fraction-static", _fraction(d.gpu_memory_utilization))
@@ -199,6 +209,14 @@ def _trtllm(
     model: str, d: Deployment, role: Role, moe: bool, prefix_caching: bool, node_gpus: int
 ) -> list[LaunchCommand]:
     del prefix_caching, node_gpus  # block reuse is on by default; multi-node runs under MPI
+    for name in ("overlap_micro_batches", "eplb"):
+        if getattr(d, name):
+            raise KvplanError(
+                "no verified TensorRT-LLM flag for this option",
+                field=name,
+                value=True,
+                expected="false for trtllm",
+            )
     if 1 < d.tp < d.gpus_per_replica:
         raise KvplanError(
             "TensorRT-LLM runs attention data parallelism at attention TP 1 only",

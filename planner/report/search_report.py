@@ -46,7 +46,8 @@ def candidate_launch(
             pool.role,
             moe=moe,
             prefix_caching=prefix_caching,
-            node_gpus=scale_up_domain_gpus(pool.deployed),
+            # A profile that names no scale-up domain: one node per replica.
+            node_gpus=scale_up_domain_gpus(pool.deployed) or pool.deployed.gpus,
         )
         title = f"{pool.role} pool [{pool.layout.label}]"
         out.append((title, pool.replicas, commands))

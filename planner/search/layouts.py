@@ -1,8 +1,10 @@
 """The replica layouts a search tries for one model, GPU and engine.
 
 A layout is GPUs per replica x attention tensor parallel (the rest of the replica's GPUs are
-data-parallel attention groups) x MTP on/off, with expert parallelism over every GPU of the
-replica (vLLM's and SGLang's expert-parallel MoE). Layouts that cannot run are skipped here:
+data-parallel attention groups) x MTP on/off x dual micro-batch overlap on/off ("DBO") x
+expert-parallel load balancing on/off ("EPLB"; both only for MoE over more than one GPU),
+with expert parallelism over every GPU of the replica (vLLM's and SGLang's expert-parallel
+MoE). Layouts that cannot run are skipped here:
 a TP size that does not divide the GPU count or the attention heads, TP beyond one NVLink
 node, expert parallelism that does not split the routed experts evenly, MTP on a model
 without an MTP module. For a dense model data-parallel attention inside a replica is the same
@@ -12,6 +14,7 @@ the planner's question (asked when the layout is evaluated).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from planner.model.model import Model
@@ -21,6 +24,11 @@ from planner.search.spec import SearchSpec
 # Engines run attention tensor parallelism inside one NVLink node (8 GPUs on HGX/DGX
 # boards); larger TP would cross the network on every layer.
 MAX_TENSOR_PARALLEL = 8
+# TensorRT-LLM's attention data parallelism runs attention at TP 1 (enable_attention_dp),
+# and kvplan has no verified TensorRT-LLM flag for micro-batch overlap or EPLB
+# (planner/data/launch_flags.yaml).
+ATTENTION_DP_AT_TP1_ONLY = {"trtllm"}
+NO_OVERLAP_OR_EPLB = {"trtllm"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,10 @@ class Layout:
         parts.append(f"EP{d.ep}")
         if d.mtp:
             parts.append("MTP")
+        if d.overlap_micro_batches:
+            parts.append("DBO")
+        if d.eplb:
+            parts.append("EPLB")
         return " ".join(parts) + f" ({self.engine})"
 
 
@@ -68,16 +80,25 @@ def layouts_for(model: Model, gpu: str, engine: str, spec: SearchSpec) -> list[L
                 continue
             if not experts and tp != gpus:
                 continue
-            for mtp in mtp_options:
+            if engine in ATTENTION_DP_AT_TP1_ONLY and 1 < tp < gpus:
+                continue
+            expert_parallel = bool(experts) and gpus > 1
+            extras = engine not in NO_OVERLAP_OR_EPLB
+            overlaps = [o for o in spec.overlap if not o or (expert_parallel and extras)]
+            balancing = [b for b in spec.eplb if not b or (expert_parallel and extras)]
+            for mtp, overlap, eplb in itertools.product(mtp_options, overlaps, balancing):
                 fields: dict[str, object] = {
                     "engine": engine,
                     "gpus_per_replica": gpus,
                     "tensor_parallel": tp,
                     "mtp": mtp,
+                    "overlap_micro_batches": overlap,
+                    "eplb": eplb,
                 }
                 if mtp:
                     fields["mtp_acceptance_rate"] = spec.mtp_acceptance_rate
                 if spec.kv_dtype is not None:
                     fields["kv_dtype"] = spec.kv_dtype
-                out.append(Layout(model.name, gpu, engine, Deployment.model_validate(fields)))
+                layout = Layout(model.name, gpu, engine, Deployment.model_validate(fields))
+                out.append(layout)
     return out

@@ -38,6 +38,19 @@ class SearchSpec(Frozen):
         "arXiv 2412.19437, sec. 5.4.3: 85-90% for the second token)",
     )
     disaggregated: tuple[bool, ...] = Field((False, True), min_length=1)
+    eplb: tuple[bool, ...] = Field(
+        (False, True),
+        min_length=1,
+        description="expert-parallel load balancing (vLLM / SGLang --enable-eplb), tried on MoE "
+        "layouts of more than one GPU; planned as balanced expert load",
+    )
+    overlap: tuple[bool, ...] = Field(
+        (False, True),
+        min_length=1,
+        description="dual micro-batch overlap of communication with computation (DeepSeek's "
+        "DualPipe-style serving; vLLM --enable-dbo, SGLang --enable-two-batch-overlap), tried "
+        "on MoE layouts of more than one GPU",
+    )
     kv_dtype: str | None = Field(None, pattern="^(bf16|fp8)$")
     top: PositiveInt = Field(10, le=1000)
 

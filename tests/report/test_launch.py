@@ -47,8 +47,8 @@ def _deployment(**fields: object) -> Deployment:
 LAYOUTS = [
     {"gpus_per_replica": 8, "tensor_parallel": 8},
     {"gpus_per_replica": 8, "tensor_parallel": 1, "mtp": True},
-    {"gpus_per_replica": 32, "tensor_parallel": 1, "kv_dtype": "fp8"},
-    {"gpus_per_replica": 16, "tensor_parallel": 2, "mtp": True},
+    {"gpus_per_replica": 32, "tensor_parallel": 1, "kv_dtype": "fp8", "eplb": True},
+    {"gpus_per_replica": 16, "tensor_parallel": 2, "mtp": True, "overlap_micro_batches": True},
 ]
 
 
@@ -64,6 +64,8 @@ def test_commands_parse_against_verified_flags(engine, layout, role):
         if engine == "vllm":
             assert int(args.tensor_parallel_size) == d.tp
             assert args.enable_expert_parallel
+            assert args.enable_dbo == d.overlap_micro_batches
+            assert args.enable_eplb == d.eplb
             assert int(args.max_num_seqs) == 64  # vLLM: per data-parallel rank
             if d.attention_dp > 1:
                 assert int(args.data_parallel_size) == d.attention_dp
@@ -79,6 +81,8 @@ def test_commands_parse_against_verified_flags(engine, layout, role):
             # SGLang divides --max-running-requests among its DP attention workers.
             assert int(args.max_running_requests) == 64 * d.attention_dp
             assert bool(args.enable_dp_attention) == (d.attention_dp > 1)
+            assert args.enable_two_batch_overlap == d.overlap_micro_batches
+            assert args.enable_eplb == d.eplb
             if role != "replica":
                 assert args.disaggregation_mode == role
 
