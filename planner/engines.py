@@ -37,9 +37,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
-from planner.errors import ConfigError, UnknownNameError
+from planner.errors import ConfigError
 from planner.units import GIB_BYTES, MIB_BYTES
-from planner.validation import check_sources, read_document, validate
+from planner.validation import named_data_file, sourced_document
 
 ENGINE_DIR_ENV = "KVPLAN_ENGINE_DIR"
 DEFAULT_ENGINE_DIR = Path(__file__).resolve().parent.parent / "engines"
@@ -465,30 +465,22 @@ def engine_names(directory: Path | None = None) -> list[str]:
 
 
 def profile_from_file(path: Path) -> EngineProfile:
-    raw = read_document(path)
-    where = path.name
-    if not isinstance(raw, dict):
-        raise ConfigError("an engine profile must be a mapping", where=where)
-    check_sources(raw, where)
-    profile = validate(EngineProfile, raw, where)
+    profile = sourced_document(path, EngineProfile, "an engine profile")
     if profile.name != path.stem:
         raise ConfigError(
-            "engine name differs from its file name", where=where, field="name", value=profile.name
+            "engine name differs from its file name",
+            where=path.name,
+            field="name",
+            value=profile.name,
         )
     return profile
 
 
 @cache
 def _load(directory: str, name: str) -> Engine:
-    path = Path(directory) / f"{name}.yaml"
-    if not path.is_file():
-        raise UnknownNameError(
-            "unknown serving engine",
-            field="engine",
-            value=name,
-            expected="one of " + ", ".join(engine_names(Path(directory))),
-        )
-    return Engine(profile_from_file(path))
+    return Engine(
+        profile_from_file(named_data_file(Path(directory), name, "engine", "serving engine"))
+    )
 
 
 def load_engine(name: str) -> Engine:

@@ -12,9 +12,8 @@ import os
 from functools import cache
 from pathlib import Path
 
-from planner.errors import UnknownNameError
 from planner.schema import HardwareProfile
-from planner.validation import check_sources, read_document, validate
+from planner.validation import named_data_file, sourced_document
 
 PROFILE_DIR_ENV = "KVPLAN_HARDWARE_DIR"
 DEFAULT_PROFILE_DIR = Path(__file__).resolve().parent.parent / "hardware_profiles"
@@ -80,27 +79,12 @@ def gpu_names(directory: Path | None = None) -> list[str]:
 
 
 def profile_from_file(path: Path) -> HardwareProfile:
-    raw = read_document(path)
-    where = path.name
-    if not isinstance(raw, dict):
-        from planner.errors import ConfigError
-
-        raise ConfigError("a hardware profile must be a mapping", where=where)
-    check_sources(raw, where)
-    return validate(HardwareProfile, raw, where)
+    return sourced_document(path, HardwareProfile, "a hardware profile")
 
 
 @cache
 def _load(directory: str, name: str) -> GPU:
-    path = Path(directory) / f"{name}.yaml"
-    if not path.is_file():
-        raise UnknownNameError(
-            "unknown GPU profile",
-            field="gpu",
-            value=name,
-            expected="one of " + ", ".join(gpu_names(Path(directory))),
-        )
-    return GPU(profile_from_file(path))
+    return GPU(profile_from_file(named_data_file(Path(directory), name, "gpu", "GPU profile")))
 
 
 def load_gpu(name: str) -> GPU:

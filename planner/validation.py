@@ -6,11 +6,12 @@ re-exported here for the loaders that import them from this module."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from planner.errors import ConfigError
+from planner.errors import ConfigError, UnknownNameError
 from planner.io import parse_document, read_document
 
 __all__ = [
@@ -96,3 +97,25 @@ def validate(model: type[ModelT], data: Any, where: str) -> ModelT:
         return model.model_validate(data)
     except ValidationError as err:
         raise config_error_from(err, where) from None
+
+
+def sourced_document(path: Path, model: type[ModelT], what: str) -> ModelT:
+    """A data file with a ``sources`` map (GPU profile, engine): a mapping whose every field
+    is sourced (``check_sources``), validated against ``model``."""
+    raw = read_document(path)
+    where = path.name
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{what} must be a mapping", where=where)
+    check_sources(raw, where)
+    return validate(model, raw, where)
+
+
+def named_data_file(directory: Path, name: str, field: str, what: str) -> Path:
+    """``directory/name.yaml``, or an error naming the field and the names that exist."""
+    path = directory / f"{name}.yaml"
+    if not path.is_file():
+        names = sorted(p.stem for p in directory.glob("*.yaml"))
+        raise UnknownNameError(
+            f"unknown {what}", field=field, value=name, expected="one of " + ", ".join(names)
+        )
+    return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from planner.errors import KvplanError
@@ -9,18 +10,29 @@ from planner.model.attention import with_kv_dtype
 from planner.schema import AttentionSpec, LayerSpec, ModelSpec
 
 
-def with_model_kv_dtype(spec: ModelSpec, kv_dtype: str) -> ModelSpec:
-    """Every layer's main attention cache (and the MTP layer's) stored as ``kv_dtype``."""
+def _map_attention(spec: ModelSpec, fn: Callable[[AttentionSpec], AttentionSpec]) -> ModelSpec:
+    """The model with ``fn`` applied to every layer's attention spec (and the MTP layer's);
+    the same spec object when nothing changes."""
 
     def convert(layer: LayerSpec) -> LayerSpec:
-        return layer.model_copy(update={"attention": with_kv_dtype(layer.attention, kv_dtype)})
+        attention = fn(layer.attention)
+        if attention is layer.attention:
+            return layer
+        return layer.model_copy(update={"attention": attention})
 
     cache: dict[LayerSpec, LayerSpec] = {}
     layers = tuple(cache.setdefault(layer, convert(layer)) for layer in spec.layers)
     mtp = spec.mtp
     if mtp is not None:
         mtp = mtp.model_copy(update={"layer": convert(mtp.layer)})
+    if layers == spec.layers and mtp == spec.mtp:
+        return spec
     return spec.model_copy(update={"layers": layers, "mtp": mtp})
+
+
+def with_model_kv_dtype(spec: ModelSpec, kv_dtype: str) -> ModelSpec:
+    """Every layer's main attention cache (and the MTP layer's) stored as ``kv_dtype``."""
+    return _map_attention(spec, lambda attention: with_kv_dtype(attention, kv_dtype))
 
 
 def with_weight_formats(spec: ModelSpec, overrides: dict[str, str]) -> ModelSpec:
@@ -50,15 +62,4 @@ def with_attention_formats(spec: ModelSpec, updates: dict[str, dict[str, Any]]) 
     ``updates[kind]`` applied (validated), e.g. a serving engine's cache formats."""
     if not updates:
         return spec
-
-    def convert(layer: LayerSpec) -> LayerSpec:
-        return layer.model_copy(update={"attention": _with_formats(layer.attention, updates)})
-
-    cache: dict[LayerSpec, LayerSpec] = {}
-    layers = tuple(cache.setdefault(layer, convert(layer)) for layer in spec.layers)
-    mtp = spec.mtp
-    if mtp is not None:
-        mtp = mtp.model_copy(update={"layer": convert(mtp.layer)})
-    if layers == spec.layers and mtp == spec.mtp:
-        return spec
-    return spec.model_copy(update={"layers": layers, "mtp": mtp})
+    return _map_attention(spec, lambda attention: _with_formats(attention, updates))
