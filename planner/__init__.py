@@ -1,10 +1,17 @@
-"""kvplan: KV-cache capacity planner and serving simulator for large language models."""
+"""kvplan: KV-cache capacity planner and serving simulator for large language models.
+
+The names below load on first use, so importing a light module of the package (for
+example ``python -m planner.calibrate.measure`` on a GPU machine that has PyTorch but not
+kvplan's other dependencies) does not pull in the model catalog and pydantic.
+"""
 
 from __future__ import annotations
 
-from planner.model.catalog import catalog_names
-from planner.model.model import Model
-from planner.model.resolve import resolve_model
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from planner.model.catalog import catalog_names
+    from planner.model.model import Model
 
 __all__ = ["Model", "catalog_names", "load_model"]
 
@@ -16,4 +23,18 @@ def load_model(name: str, kv_dtype: str | None = None) -> Model:
     bytes of one 1M-token sequence. ``kv_dtype`` ('bf16' or 'fp8') re-stores the main
     attention cache in that format.
     """
+    from planner.model.resolve import resolve_model
+
     return resolve_model(name, kv_dtype)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Model":
+        from planner.model.model import Model
+
+        return Model
+    if name == "catalog_names":
+        from planner.model.catalog import catalog_names
+
+        return catalog_names
+    raise AttributeError(f"module 'planner' has no attribute {name!r}")
