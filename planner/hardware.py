@@ -12,6 +12,7 @@ import os
 from functools import cache
 from pathlib import Path
 
+from planner.errors import ConfigError, UnknownNameError, one_of
 from planner.schema import HardwareProfile
 from planner.validation import named_data_file, sourced_document
 
@@ -87,6 +88,43 @@ def _load(directory: str, name: str) -> GPU:
     return GPU(profile_from_file(named_data_file(Path(directory), name, "gpu", "GPU profile")))
 
 
+def gpu_aliases(directory: Path | None = None) -> dict[str, str]:
+    """Other names a profile accepts (its ``aliases`` list, e.g. h100 -> h100-sxm)."""
+    folder = directory or profile_dir()
+    names = gpu_names(folder)
+    aliases: dict[str, str] = {}
+    for name in names:
+        for alias in _load(str(folder), name).profile.aliases:
+            key = alias.lower()
+            if key in names or aliases.get(key, name) != name:
+                raise ConfigError(
+                    "alias names another profile too",
+                    where=f"{name}.yaml",
+                    field="aliases",
+                    value=alias,
+                )
+            aliases[key] = name
+    return aliases
+
+
+def resolve_gpu_name(name: str) -> str:
+    """The profile name for what a user typed: a profile name or one of its aliases (any
+    case); an unknown name gets a 'did you mean' and the list."""
+    names = gpu_names()
+    if name in names:
+        return name
+    key = name.strip().lower()
+    if key in names:
+        return key
+    aliases = gpu_aliases()
+    if key in aliases:
+        return aliases[key]
+    raise UnknownNameError(
+        "unknown GPU profile", field="gpu", value=name, expected=one_of(name, names, aliases)
+    )
+
+
 def load_gpu(name: str) -> GPU:
-    """A GPU profile by name (file stem in hardware_profiles/, e.g. 'h200')."""
-    return _load(str(profile_dir()), name)
+    """A GPU profile by name (file stem in hardware_profiles/, e.g. 'h200') or alias
+    ('h100' for 'h100-sxm')."""
+    return _load(str(profile_dir()), resolve_gpu_name(name))

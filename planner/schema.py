@@ -340,6 +340,9 @@ class InterconnectSpec(Frozen):
 class HardwareProfile(Frozen):
     name: str
     display_name: str
+    aliases: tuple[Label, ...] = Field(
+        (), max_length=16, description="other names accepted for this profile (e.g. h100)"
+    )
     vendor: str
     hbm_gib: float = Field(
         gt=0, le=lim.MAX_HBM_GIB, description="device memory in GiB (2^30 bytes), as reported"

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from planner.errors import ConfigError, UnknownNameError
+from planner.errors import ConfigError, UnknownNameError, one_of
 from planner.io import parse_document, read_document
 
 __all__ = [
@@ -54,7 +54,7 @@ def config_error_from(err: ValidationError, where: str) -> ConfigError:
 
 
 # Fields of a data file that are labels, not facts needing a source.
-UNSOURCED_FIELDS = {"name", "display_name", "sources", "notes"}
+UNSOURCED_FIELDS = {"name", "display_name", "aliases", "sources", "notes"}
 
 
 def _field_paths(raw: dict[str, Any]) -> set[str]:
@@ -112,10 +112,9 @@ def sourced_document(path: Path, model: type[ModelT], what: str) -> ModelT:
 
 def named_data_file(directory: Path, name: str, field: str, what: str) -> Path:
     """``directory/name.yaml``, or an error naming the field and the names that exist."""
-    path = directory / f"{name}.yaml"
-    if not path.is_file():
-        names = sorted(p.stem for p in directory.glob("*.yaml"))
+    names = sorted(p.stem for p in directory.glob("*.yaml"))
+    if name not in names:  # only a listed name is ever turned into a path
         raise UnknownNameError(
-            f"unknown {what}", field=field, value=name, expected="one of " + ", ".join(names)
+            f"unknown {what}", field=field, value=name, expected=one_of(name, names)
         )
-    return path
+    return directory / f"{name}.yaml"

@@ -54,7 +54,8 @@ def run_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     assert "Traceback" not in captured.err
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1, captured.err
-    assert lines[0].startswith("kvplan: error:")
+    # kvplan's own errors, or argparse's ("kvplan plan: error: argument --batch: ...").
+    assert re.match(r"kvplan( [a-z-]+)*: error: ", lines[0]), lines[0]
     return lines[0]
 
 
@@ -138,14 +139,13 @@ def test_unknown_model_names_it_and_lists_known(capsys: pytest.CaptureFixture[st
 
 
 def test_negative_context_is_an_argparse_error(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exc:
-        main(["compare", "deepseek-v3.2", "--context", "-5"])
-    assert exc.value.code == 2
+    # argparse errors are one line too (no usage block) and exit 2.
+    assert main(["compare", "deepseek-v3.2", "--context", "-5"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("kvplan compare: error:")
-    assert "negative" in last and "-5" in last
+    (line,) = err.strip().splitlines()
+    assert line.startswith("kvplan compare: error: argument --context:")
+    assert "negative" in line and "-5" in line
 
 
 def test_invalid_json_config(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -244,3 +244,85 @@ def test_compare_at_zero_context_is_strict_json(capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     data = json.loads(out, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
     assert [m["kv_ratio_vs_first"] for m in data["models"]] == [None, None]
+
+
+# --------------------------------------------------------------------------- edges
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"kvplan {version('kvplan')}"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["no-such-command"],
+        ["plan", "--model", "llama-3.1-70b"],
+        ["frontier", "--model", "llama-3.1-70b", "--gpu", "h200", "--points", str(2**31)],
+        ["frontier", "--model", "llama-3.1-70b", "--gpu", "h200", "--points", "0"],
+        ["simulate", "scenarios/chat-shared-prompt.yaml", "--seed", "-1"],
+        ["simulate", "scenarios/chat-shared-prompt.yaml", "--seed", str(2**64)],
+        ["cache-curve", "--trace", "t.jsonl", "--block-size", str(2**40)],
+        ["compare", "llama-3.1-70b", "--context", "1e3"],
+        ["compare", "llama-3.1-70b", "--context", str(2**41)],
+        ["plan", "--model", "x", "--gpu", "h200", "--context", "8K", "--kv-dtype", "fp4"],
+    ],
+)
+def test_argparse_errors_are_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    line = run_error(capsys, *argv)
+    assert "usage:" not in line
+
+
+def test_frontier_bounds_name_their_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["frontier", "--model", "llama-3.1-70b", "--gpu", "h200"]
+    assert "--contexts" in run_error(capsys, *base, "--contexts", ",".join(["1K"] * 10_001))
+    assert "--contexts" in run_error(capsys, *base, "--contexts", "8K,-1")
+    line = run_error(capsys, *base, "--min-context", "1M", "--max-context", "1K")
+    assert "--min-context" in line
+
+
+def test_gpu_alias_and_did_you_mean(capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["plan", "--model", "llama-3.1-70b", "--context", "8K"]
+    by_alias = run_json(capsys, *base, "--gpu", "h100")
+    assert by_alias == run_json(capsys, *base, "--gpu", "h100-sxm")
+    assert by_alias["gpu"] == "h100-sxm"
+    line = run_error(capsys, *base, "--gpu", "a100")
+    assert "--gpu = 'a100'" in line and "did you mean 'a100-40gb' or 'a100-80gb'?" in line
+
+
+def test_names_never_become_paths(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # A profile or catalog name with a path in it is an unknown name, not a file to read.
+    profile = Path(__file__).parents[1] / "hardware_profiles" / "h200.yaml"
+    (tmp_path / "evil.yaml").write_text(profile.read_text())
+    relative = "../" * 12 + str(tmp_path / "evil").lstrip("/")
+    base = ["plan", "--model", "llama-3.1-70b", "--context", "8K"]
+    assert "unknown GPU profile" in run_error(capsys, *base, "--gpu", relative)
+    line = run_error(capsys, "compare", relative, "--context", "8K")
+    assert "unknown model" in line
+
+
+def test_internal_errors_are_one_line_exit_1(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import planner.cli.models as cli_models
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr(cli_models, "compare_models", broken)
+    assert main(["compare", "llama-3.1-70b", "--context", "8K"]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("kvplan: internal error: ZeroDivisionError")
+    with pytest.raises(ZeroDivisionError):
+        main(["--debug", "compare", "llama-3.1-70b", "--context", "8K"])
+
+
+def test_model_show_flags_beyond_max_context(capsys: pytest.CaptureFixture[str]) -> None:
+    # Llama-3.1-70B: 327,680 B per token x 1,048,576 = 343,597,383,680 B, computed and flagged.
+    beyond = run_json(capsys, "model", "show", "llama-3.1-70b", "--context", "1M")
+    assert beyond["beyond_max_context"] is True
+    assert beyond["kv_bytes_per_sequence"] == 343_597_383_680
+    within = run_json(capsys, "model", "show", "llama-3.1-70b", "--context", "128K")
+    assert within["beyond_max_context"] is False

@@ -15,6 +15,7 @@ from planner.hardware import gpu_names, load_gpu
 from planner.plan.deployed import Deployed
 from planner.plan.memory import activation_bytes, memory_budget, weights_per_gpu
 from planner.schema import Deployment
+from tests.test_cli import run_error
 
 GIB = 2**30
 SECONDS_PER_HOUR = 3600
@@ -28,15 +29,15 @@ MEMORY_KEYS = (
 )
 DECODE_KEYS = ("batch", "context_tokens", "step_time_s", "tokens_per_s", "bound")
 # `kvplan plan` arguments by case: long and short contexts, attention DP, an explicit batch,
-# a KV pool too small for one sequence, MTP.
+# MTP. (A KV pool too small for one sequence is an error: see OVERFULL.)
 PLAN_CASES = {
     "v4-flash-h200-128k": "--model deepseek-v4-flash --gpu h200 --context 128K",
     "v4-pro-b200-1m": "--model deepseek-v4-pro --gpu b200 --context 1M",
     "v3.2-h200-attention-dp": "--model deepseek-v3.2 --gpu h200 --tp 4 --context 32K",
     "llama-a100-batch": "--model llama-3.1-70b --gpu a100-80gb --gpus 4 --context 8K --batch 16",
-    "llama-a100-40gb-overfull": "--model llama-3.1-70b --gpu a100-40gb --gpus 4 --context 128K",
     "flash-mtp-1-token": "--model deepseek-v4-flash --gpu h20 --mtp --context 1",
 }
+OVERFULL = "--model llama-3.1-70b --gpu a100-40gb --gpus 4 --context 128K"
 
 
 def args(command_line: str) -> list[str]:
@@ -113,18 +114,55 @@ def test_plan_json_fits_flag_follows_kv(capsys: pytest.CaptureFixture[str]) -> N
     roomy = run_json(capsys, "plan", *args(PLAN_CASES["v4-flash-h200-128k"]))
     assert roomy["fits"] is True
     assert roomy["memory_per_gpu"]["free_bytes"] >= 0
-    overfull = run_json(capsys, "plan", *args(PLAN_CASES["llama-a100-40gb-overfull"]))
-    assert overfull["max_concurrent_sequences"] == 0
-    assert overfull["fits"] is False
-    assert overfull["memory_per_gpu"]["free_bytes"] < 0
 
 
-def test_plan_json_at_zero_context_is_strict(capsys: pytest.CaptureFixture[str]) -> None:
-    # No prompt, no prefill: the input price is undefined and must be null, not NaN.
-    argv = args("plan --model deepseek-v4-flash --gpu h200 --context 0")
-    report = run_json(capsys, *argv)
-    assert report["cost"]["usd_per_million_input_tokens"] is None
-    assert report["cost"]["usd_per_million_output_tokens"] > 0
+def test_plan_when_not_one_sequence_fits(capsys: pytest.CaptureFixture[str]) -> None:
+    # Llama-3.1-70B keeps 80 layers x 8 KV heads x 128 x 2 (K, V) x 2 B = 327,680 B per
+    # token, 81,920 B per GPU at TP 4: a 128K sequence needs 10 GiB per A100-40GB, more than
+    # its KV pool. One line naming --context and the longest context that fits, instead of
+    # figures with a negative free memory.
+    line = run_error(capsys, "plan", *args(OVERFULL))
+    assert "--context = 131072" in line and "not one sequence" in line
+    longest = int(line.split("at most ")[1].split(" tokens")[0].replace(",", ""))
+    assert 0 < longest < 131_072
+    fitting = OVERFULL.replace("128K", str(longest))
+    report = run_json(capsys, "plan", *args(fitting))
+    assert report["max_concurrent_sequences"] >= 1 and report["memory_per_gpu"]["free_bytes"] >= 0
+    run_error(capsys, "plan", *args(OVERFULL.replace("128K", str(longest + 64))))
+
+
+@pytest.mark.parametrize(
+    ("extra", "flag"),
+    [
+        ("--context 0", "--context"),
+        ("--context 8K --batch 0", "--batch"),
+        ("--context 8K --batch 100000", "--batch"),
+        ("--context 8K --output-tokens -100000", "--output-tokens"),
+        ("--context 8K --output-tokens 2M", "--output-tokens"),
+        ("--context 2M", "--context"),
+        ("--context 8K --rate inf", "--rate"),
+        ("--context 8K --rate 10 --tpot-slo-ms nan", "--tpot-slo-ms"),
+        ("--context 8K --gpus 0", "--gpus"),
+        ("--context 8K --gpus 99999999999999999999", "--gpus"),
+        ("--context 8K --rate 10 --input-tokens 1M --output-tokens 1M", "--input-tokens"),
+    ],
+)
+def test_plan_out_of_range_flags_are_one_line(
+    extra: str, flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = run_error(
+        capsys, "plan", "--model", "deepseek-v4-flash", "--gpu", "h200", *extra.split()
+    )
+    assert flag in line
+
+
+def test_token_flags_take_suffixes(capsys: pytest.CaptureFixture[str]) -> None:
+    # The README: token counts accept 131072, 128K, 1M. --batch and --output-tokens too.
+    argv = "plan --model deepseek-v4-flash --gpu h200 --context 8K --batch 1K --output-tokens 1K"
+    report = run_json(capsys, *args(argv))
+    assert report["decode"]["batch"] == 1024
+    plain = run_json(capsys, *args(argv.replace("1K", "1024")))
+    assert plain == report
 
 
 def test_plan_traffic_section(capsys: pytest.CaptureFixture[str]) -> None:
@@ -261,11 +299,10 @@ def test_plan_prefix_hit_ratio(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.parametrize("bad", ["1.5", "-0.1", "half"])
 def test_plan_prefix_hit_ratio_out_of_range(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        main([*args("plan --model deepseek-v3 --gpu h800 --context 8K"), "--prefix-hit-ratio", bad])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert "--prefix-hit-ratio" in err[-1] and bad in err[-1]
+    argv = [*args("plan --model deepseek-v3 --gpu h800 --context 8K"), "--prefix-hit-ratio", bad]
+    assert main(argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "--prefix-hit-ratio" in line and bad in line
 
 
 def test_plan_table_shows_expected_latency_at_load(capsys: pytest.CaptureFixture[str]) -> None:
@@ -286,4 +323,4 @@ def test_plan_impossible_ttft_slo_is_one_line(capsys: pytest.CaptureFixture[str]
     assert main(args(argv + " --rate 20 --ttft-slo-s 1")) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
-    assert "ttft_slo_s" in err and "one prompt alone takes" in err
+    assert "--ttft-slo-s" in err and "one prompt alone takes" in err

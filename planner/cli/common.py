@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.progress import Progress, TimeElapsedColumn
 
+from planner import limits as lim
 from planner.errors import ConfigError, KvplanError
 from planner.schema import Deployment
 from planner.units import MAX_TOKEN_COUNT, parse_token_count
@@ -27,8 +30,71 @@ PIPED_CONSOLE_WIDTH = 160
 console = Console() if sys.stdout.isatty() else Console(width=PIPED_CONSOLE_WIDTH)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``kvplan plan: error: argument --batch: ...`` and
+    exit 2, no usage block (``-h`` still shows the full help)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n")
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
+
+
+def int_arg(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip().replace("_", ""))
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer from {low:,} to {high:,}")
+        return value
+
+    return parse
+
+
+def float_arg(low: float, high: float, *, include_low: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number in (low, high] (or [low, high])."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        above = value >= low if include_low else value > low
+        if not (math.isfinite(value) and above and value <= high):
+            opener = "[" if include_low else "("
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a number in {opener}{low:g}, {high:g}]"
+            )
+        return value
+
+    return parse
+
+
+def tokens_arg(low: int = 0) -> Callable[[str], int]:
+    """An argparse type: a token count with an optional K/M/G suffix (128K, 1M), from
+    ``low`` to the 2^40 cap."""
+
+    def parse(text: str) -> int:
+        try:
+            value = parse_token_count(text)
+        except KvplanError as err:
+            raise argparse.ArgumentTypeError(f"{text!r}: {err.message} ({err.expected})") from None
+        if value < low:
+            unit = "token" if low == 1 else "tokens"
+            raise argparse.ArgumentTypeError(f"{text!r}: must be at least {low:,} {unit}")
+        return value
+
+    return parse
+
+
+gpu_count_arg = int_arg(1, lim.MAX_GPUS_PER_REPLICA)
+seed_arg = int_arg(0, lim.MAX_SEED)
 
 
 def positive_int(text: str) -> int:
@@ -56,11 +122,7 @@ def percent(ratio: float | None) -> str:
     return "n/a" if ratio is None else f"{ratio:.1%}"
 
 
-def token_arg(text: str) -> int:
-    try:
-        return parse_token_count(text)
-    except KvplanError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
+token_arg = tokens_arg(0)
 
 
 class LazyProgress:
@@ -116,7 +178,7 @@ def percentile_arg(text: str) -> float:
 def add_ttft_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--ttft-slo-s",
-        type=positive_float,
+        type=float_arg(0, lim.MAX_SLO_S),
         default=None,
         help="time-to-first-token SLO in seconds, met at --ttft-percentile (default: none; "
         "the expected TTFT is still reported)",
@@ -150,9 +212,9 @@ def add_deployment_flags(p: argparse.ArgumentParser) -> None:
         default=None,
         help="serving engine whose KV layout, admission and kernels to model (default vllm)",
     )
-    p.add_argument("--gpus", type=int, default=None, help="GPUs per replica (default 8)")
-    p.add_argument("--tp", type=int, default=None, help="attention tensor parallel size")
-    p.add_argument("--ep", type=int, default=None, help="expert parallel size")
+    p.add_argument("--gpus", type=gpu_count_arg, default=None, help="GPUs per replica (default 8)")
+    p.add_argument("--tp", type=gpu_count_arg, default=None, help="attention tensor parallel size")
+    p.add_argument("--ep", type=gpu_count_arg, default=None, help="expert parallel size")
     p.add_argument("--mtp", action="store_true", help="MTP speculative decoding on")
     p.add_argument(
         "--deployment", default=None, help="YAML file with Deployment fields (flags override it)"
@@ -179,3 +241,43 @@ def deployment_from_args(args: argparse.Namespace) -> Deployment:
     }
     merged = {**base, **{k: v for k, v in flags.items() if v is not None}}
     return validate(Deployment, merged, args.deployment or "command line")
+
+
+# Internal field names a KvplanError may carry -> (the flag a user typed, its attribute on
+# the parsed arguments, whether the flag has the field's units). Used to name the flag.
+FLAG_FOR_FIELD: dict[str, tuple[str, str, bool]] = {
+    "context": ("--context", "context", True),
+    "context_tokens": ("--context", "context", True),
+    "batch": ("--batch", "batch", True),
+    "output_tokens": ("--output-tokens", "output_tokens", True),
+    "input_tokens": ("--input-tokens", "input_tokens", True),
+    "mean_input_tokens": ("--input-tokens", "input_tokens", True),
+    "requests_per_s": ("--rate", "rate", True),
+    "tpot_slo_s": ("--tpot-slo-ms", "tpot_slo_ms", False),
+    "ttft_slo_s": ("--ttft-slo-s", "ttft_slo_s", True),
+    "prefix_hit_ratio": ("--prefix-hit-ratio", "prefix_hit_ratio", True),
+    "gpus_per_replica": ("--gpus", "gpus", True),
+    "tensor_parallel": ("--tp", "tp", True),
+    "expert_parallel": ("--ep", "ep", True),
+    "engine": ("--engine", "engine", True),
+    "kv_dtype": ("--kv-dtype", "kv_dtype", True),
+    "mtp": ("--mtp", "mtp", True),
+    "gpu": ("--gpu", "gpu", True),
+    "model": ("--model", "model", True),
+    "min_context": ("--min-context", "min_context", True),
+    "seed": ("--seed", "seed", True),
+    "block_tokens": ("--block-size", "block_size", True),
+}
+
+
+def flag_error(err: KvplanError, args: argparse.Namespace) -> KvplanError:
+    """The error naming the command-line flag the user typed, when the value came from a
+    flag (not from a file); otherwise the error as it is."""
+    if err.where not in (None, "command line") or err.field not in FLAG_FOR_FIELD:
+        return err
+    flag, attribute, same_units = FLAG_FOR_FIELD[err.field]
+    typed = getattr(args, attribute, None)
+    if typed is None or typed is False:
+        return err
+    value = err.value if isinstance(typed, list) else typed
+    return err.renamed(flag, value, keep_expected=same_units)

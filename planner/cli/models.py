@@ -102,6 +102,12 @@ def _render_model(summary: dict[str, Any]) -> None:
             f"decode GFLOP/token at {format_tokens(summary['context_tokens'])}: "
             f"{sum(flops.values()) / GFLOP:,.2f} ({parts})"
         )
+    if summary.get("beyond_max_context"):
+        console.print(
+            f"note: {format_tokens(summary['context_tokens'])} is beyond the model's maximum "
+            f"context of {format_tokens(summary['max_context_tokens'])} tokens; shown "
+            "hypothetically"
+        )
     for note in summary["notes"]:
         console.print(f"note: {note}")
 

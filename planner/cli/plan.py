@@ -9,23 +9,26 @@ import numpy as np
 from rich.markup import escape
 from rich.table import Table
 
+from planner import limits as lim
 from planner.cli.common import (
     add_deployment_flags,
     add_json,
     add_ttft_flags,
     console,
     deployment_from_args,
-    positive_int,
+    float_arg,
+    int_arg,
     print_json,
     share_arg,
-    token_arg,
+    tokens_arg,
 )
+from planner.errors import KvplanError
 from planner.hardware import load_gpu
 from planner.model.resolve import resolve_model
 from planner.plan.deployed import Deployed
 from planner.plan.frontier import frontier, log_spaced_contexts, max_context_curve
 from planner.report.plan_report import plan_report, traffic_report
-from planner.units import GIB_BYTES, format_tokens, parse_token_count
+from planner.units import GIB_BYTES, MAX_TOKEN_COUNT, format_tokens, parse_token_count
 
 
 def _render_plan(report: dict[str, Any]) -> None:
@@ -134,6 +137,15 @@ def cmd_plan(args: argparse.Namespace) -> None:
         prefix_hit_ratio=args.prefix_hit_ratio,
     )
     if args.rate is not None:
+        prompt = args.input_tokens or args.context
+        limit = deployed.model.max_context_tokens
+        if prompt + args.output_tokens > limit:
+            raise KvplanError(
+                f"a request of {prompt:,} prompt + {args.output_tokens:,} output tokens is "
+                f"beyond {deployed.model.name}'s maximum context",
+                field="--input-tokens + --output-tokens",
+                expected=f"at most {limit:,} together",
+            )
         report["traffic"] = traffic_report(
             deployed,
             args.rate,
@@ -148,11 +160,23 @@ def cmd_plan(args: argparse.Namespace) -> None:
 
 
 def cmd_frontier(args: argparse.Namespace) -> None:
-    if args.contexts:
-        contexts = np.array(
-            sorted({parse_token_count(c, field="contexts") for c in args.contexts.split(",")})
-        )
+    if args.contexts is not None:
+        items = args.contexts.split(",")
+        if len(items) > lim.MAX_FRONTIER_POINTS:
+            raise KvplanError(
+                f"{len(items):,} contexts",
+                field="--contexts",
+                expected=f"at most {lim.MAX_FRONTIER_POINTS:,}",
+            )
+        contexts = np.array(sorted({parse_token_count(c, field="--contexts") for c in items}))
     else:
+        if args.min_context > args.max_context:
+            raise KvplanError(
+                "is above --max-context",
+                field="--min-context",
+                value=args.min_context,
+                expected=f"at most --max-context ({args.max_context:,})",
+            )
         contexts = log_spaced_contexts(args.min_context, args.max_context, args.points)
     deployment = deployment_from_args(args)
     models = [resolve_model(m) for m in args.model]
@@ -227,25 +251,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--model", required=True, help="catalog name or config.json path")
     p.add_argument("--gpu", required=True, help="GPU profile name (kvplan gpu list)")
     add_deployment_flags(p)
-    p.add_argument("--context", type=token_arg, required=True, help="context length in tokens")
+    p.add_argument(
+        "--context",
+        type=tokens_arg(1),
+        required=True,
+        help="context length in tokens (1 to the model's maximum context)",
+    )
     p.add_argument(
         "--batch",
-        type=int,
+        type=tokens_arg(1),
         default=None,
         help="decode batch (default: as many sequences as fit, up to max_num_seqs)",
     )
     p.add_argument(
         "--output-tokens",
-        type=int,
+        type=tokens_arg(1),
         default=1024,
         help="mean output tokens per request (default 1024)",
     )
     p.add_argument(
-        "--rate", type=float, default=None, help="size replicas for this many requests per second"
+        "--rate",
+        type=float_arg(0, lim.MAX_RATE_PER_S),
+        default=None,
+        help="size replicas for this many requests per second",
     )
     p.add_argument(
         "--input-tokens",
-        type=token_arg,
+        type=tokens_arg(1),
         default=None,
         help="mean prompt tokens (prefill speed, TTFT, --rate; default: --context)",
     )
@@ -258,7 +290,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--tpot-slo-ms",
-        type=float,
+        type=float_arg(0, lim.MAX_TPOT_SLO_MS),
         default=50.0,
         help="time-per-output-token SLO for --rate (default 50 ms)",
     )
@@ -271,12 +303,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--gpu", nargs="+", required=True, help="one or more GPU profiles")
     add_deployment_flags(p)
     p.add_argument("--contexts", default=None, help="comma-separated contexts, e.g. 8K,128K,1M")
-    p.add_argument("--min-context", type=token_arg, default=1024)
-    p.add_argument("--max-context", type=token_arg, default=2**20)
-    p.add_argument("--points", type=positive_int, default=11, help="log-spaced points (default 11)")
+    p.add_argument("--min-context", type=tokens_arg(1), default=1024)
+    p.add_argument("--max-context", type=tokens_arg(1), default=2**20)
+    p.add_argument(
+        "--points",
+        type=int_arg(1, lim.MAX_FRONTIER_POINTS),
+        default=11,
+        help=f"log-spaced points (default 11, at most {lim.MAX_FRONTIER_POINTS:,})",
+    )
     p.add_argument(
         "--concurrency",
-        type=positive_int,
+        type=int_arg(1, MAX_TOKEN_COUNT),
         nargs="*",
         default=[],
         help="also report the longest context at which C sequences fit, e.g. 1 16 256",

@@ -11,16 +11,18 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
+from planner import limits as lim
 from planner.cli.common import (
     ENGINE_CHOICES,
     KV_DTYPE_CHOICES,
     LazyProgress,
     add_ttft_flags,
     console,
-    positive_float,
-    positive_int,
+    float_arg,
+    gpu_count_arg,
+    int_arg,
     share_arg,
-    token_arg,
+    tokens_arg,
 )
 from planner.io import check_writable, write_text_atomic
 from planner.report.search_report import csv_rows, search_report
@@ -31,6 +33,8 @@ from planner.search.verify import verify
 from planner.validation import validate
 
 BOTH = "both"
+MAX_TOP_ROWS = 10_000
+MAX_VERIFY_RUNS = 100  # each is a full simulation
 
 
 def _options(choice: str, on: str = "on") -> tuple[bool, ...]:
@@ -200,9 +204,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--engine", nargs="+", choices=ENGINE_CHOICES, default=["vllm"], help="default vllm"
     )
-    p.add_argument("--rate", type=positive_float, required=True, help="requests per second")
-    p.add_argument("--input-tokens", type=token_arg, required=True, help="mean prompt tokens")
-    p.add_argument("--output-tokens", type=token_arg, required=True, help="mean answer tokens")
+    p.add_argument(
+        "--rate",
+        type=float_arg(0, lim.MAX_RATE_PER_S),
+        required=True,
+        help="requests per second",
+    )
+    p.add_argument("--input-tokens", type=tokens_arg(1), required=True, help="mean prompt tokens")
+    p.add_argument("--output-tokens", type=tokens_arg(1), required=True, help="mean answer tokens")
     p.add_argument(
         "--prefix-hit-ratio",
         type=share_arg,
@@ -210,19 +219,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="share of prompt tokens served from the prefix cache (0-1, default 0)",
     )
     p.add_argument(
-        "--tpot-slo-ms", type=positive_float, default=50.0, help="TPOT SLO (default 50 ms)"
+        "--tpot-slo-ms",
+        type=float_arg(0, lim.MAX_TPOT_SLO_MS),
+        default=50.0,
+        help="TPOT SLO (default 50 ms)",
     )
     add_ttft_flags(p)
     p.add_argument(
         "--gpus",
-        type=positive_int,
+        type=gpu_count_arg,
         nargs="+",
         default=list(DEFAULT_GPU_COUNTS),
         help="GPUs per replica to try (default: " + " ".join(map(str, DEFAULT_GPU_COUNTS)) + ")",
     )
     p.add_argument(
         "--tp",
-        type=positive_int,
+        type=gpu_count_arg,
         nargs="+",
         default=list(DEFAULT_TP_SIZES),
         help="attention tensor-parallel sizes to try (default 1 2 4 8)",
@@ -243,18 +255,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="prefill and decode on the same replicas, on separate pools, or both",
     )
     p.add_argument("--kv-dtype", choices=KV_DTYPE_CHOICES, default=None)
-    p.add_argument("--top", type=positive_int, default=10, help="rows in the top table")
+    p.add_argument("--top", type=int_arg(1, MAX_TOP_ROWS), default=10, help="rows in the top table")
     p.add_argument("--csv", default=None, metavar="OUT", help="write the top table as CSV")
     p.add_argument(
         "--verify",
-        type=positive_int,
+        type=int_arg(0, MAX_VERIFY_RUNS),
         default=0,
         metavar="K",
         help="simulate the top K plans and report simulated vs planned TTFT/TPOT",
     )
     p.add_argument(
         "--verify-duration-s",
-        type=positive_float,
+        type=float_arg(0, lim.MAX_DURATION_S),
         default=120.0,
         help="simulated seconds of arrivals per --verify run (default 120)",
     )

@@ -10,7 +10,9 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from planner.cli.common import LazyProgress, add_json, console, positive_int, print_json
+from planner import limits as lim
+from planner.cli.common import LazyProgress, add_json, console, int_arg, print_json, seed_arg
+from planner.errors import KvplanError
 from planner.io import check_writable, write_text_atomic
 from planner.sim.cache_curve import cache_curve
 from planner.sim.run import load_scenario, run_scenario
@@ -88,7 +90,13 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
 def cmd_cache_curve(args: argparse.Namespace) -> None:
     requests = load_mooncake(args.trace, block_tokens=args.block_size)
-    capacities = [parse_token_count(c, field="capacity_tokens") for c in args.capacity_tokens]
+    if len(args.capacity_tokens) > lim.MAX_CACHE_CURVE_POINTS:
+        raise KvplanError(
+            f"{len(args.capacity_tokens):,} capacities",
+            field="--capacity-tokens",
+            expected=f"at most {lim.MAX_CACHE_CURVE_POINTS:,}",
+        )
+    capacities = [parse_token_count(c, field="--capacity-tokens") for c in args.capacity_tokens]
     curve = cache_curve(requests, args.block_size, capacities)
     if args.json:
         print_json(curve)
@@ -119,7 +127,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default="fast",
         help="fast jumps over identical decode steps; exact steps every iteration",
     )
-    p.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    p.add_argument(
+        "--seed", type=seed_arg, default=None, help="override the scenario's seed (0 to 2^63-1)"
+    )
     p.add_argument(
         "--json", default=None, metavar="OUT", help="write the summary JSON to OUT ('-' for stdout)"
     )
@@ -129,7 +139,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--trace", required=True, help="Mooncake JSONL trace")
     p.add_argument(
         "--block-size",
-        type=positive_int,
+        type=int_arg(1, lim.MAX_BLOCK_TOKENS),
         default=512,
         help="tokens per hashed block (Mooncake: 512)",
     )

@@ -49,6 +49,8 @@ def model_summary(model: Model, context_tokens: int | None = None) -> dict[str, 
     }
     if context_tokens is not None:
         summary["context_tokens"] = context_tokens
+        # Computed all the same, and flagged (as compare does).
+        summary["beyond_max_context"] = context_tokens > model.max_context_tokens
         summary["kv_bytes_per_sequence"] = float(model.kv_bytes(context_tokens))
         summary["decode_flops_breakdown"] = {
             k: float(v) for k, v in model.flops_breakdown(context_tokens).items()

@@ -14,9 +14,11 @@ from planner.plan.cost import (
 from planner.plan.deployed import Deployed
 from planner.plan.efficiency import efficiency_for
 from planner.plan.memory import (
+    InsufficientMemoryError,
     kv_pool_tokens,
     max_concurrency,
     max_concurrent_sequences,
+    max_context_tokens,
     memory_budget,
     sequence_bytes_per_gpu,
 )
@@ -39,6 +41,10 @@ def plan_report(
 ) -> dict[str, Any]:
     """Memory, concurrency, decode/prefill speed and cost for one replica at context L.
 
+    Token counts are 1 to the model's maximum context; the batch is 1 to the sequences
+    that fit (so no memory figure goes negative). When not one sequence of L tokens fits,
+    an InsufficientMemoryError names the longest context that does.
+
     The decode batch defaults to the most sequences that fit, capped at max_num_seqs per
     attention-DP engine (vLLM and SGLang apply it per data-parallel engine).
     Prefill speed, TTFT and $/M input are for a prompt of ``input_tokens`` (default L), a
@@ -46,14 +52,42 @@ def plan_report(
     prompt tokens (cached included) of a replica that only prefills at its full token
     budget; TTFT is one such prompt alone on an idle replica.
     """
+    limit = deployed.model.max_context_tokens
+    for field, tokens in (
+        ("context", context_tokens),
+        ("output_tokens", output_tokens),
+        ("input_tokens", input_tokens),
+    ):
+        if tokens is not None and not 1 <= tokens <= limit:
+            raise KvplanError(
+                "token count out of range",
+                field=field,
+                value=tokens,
+                expected=f"1 to {limit:,} ({deployed.model.name}'s maximum context)",
+            )
     prompt_tokens = context_tokens if input_tokens is None else input_tokens
     cached_tokens = cached_prompt_tokens(prompt_tokens, prefix_hit_ratio)
-    deployed.check_context(context_tokens)
-    if batch is not None and batch < 1:
-        raise KvplanError("decode batch must be >= 1", field="batch", value=batch)
     budget = memory_budget(deployed)
     max_seqs = int(max_concurrent_sequences(deployed, context_tokens, budget))
-    fits = max_seqs >= 1
+    if max_seqs < 1:
+        longest = int(max_context_tokens(deployed, 1, budget))
+        raise InsufficientMemoryError(
+            f"not one sequence of {context_tokens:,} tokens fits in the KV pool of "
+            f"{deployed.gpus} x {deployed.gpu.name}",
+            field="context",
+            value=context_tokens,
+            expected=f"at most {longest:,} tokens on this deployment"
+            if longest
+            else "a deployment with more KV memory",
+        )
+    if batch is not None and not 1 <= batch <= max_seqs:
+        raise KvplanError(
+            f"only {max_seqs:,} sequences of {context_tokens:,} tokens fit in the KV pool",
+            field="batch",
+            value=batch,
+            expected=f"1 to {max_seqs:,}",
+        )
+    fits = True
     if batch is None:  # max_num_seqs applies per attention-DP engine (vLLM, SGLang)
         batch = max(1, min(max_seqs, deployed.deployment.max_num_seqs * deployed.attention_dp))
     kv_used = float(sequence_bytes_per_gpu(deployed, context_tokens)) * -(

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from planner.errors import ConfigError, UnknownNameError
+from planner.errors import ConfigError, UnknownNameError, one_of
 from planner.limits import MAX_LAYERS, MAX_MTP_MODULES
 from planner.schema import (
     AttentionSpec,
@@ -130,12 +130,13 @@ def catalog_names() -> list[str]:
 @cache
 def load_spec(name: str) -> ModelSpec:
     """The ModelSpec of a catalog model, by name (e.g. 'deepseek-v4-pro')."""
-    path = CATALOG_DIR / f"{name}.yaml"
-    if not path.is_file():
+    names = catalog_names()
+    if name not in names:  # only a listed name is ever turned into a path
         raise UnknownNameError(
             "unknown model",
             field="model",
             value=name,
-            expected="one of " + ", ".join(catalog_names()),
+            expected=one_of(name, names) + " (or a path to a config.json)",
         )
+    path = CATALOG_DIR / f"{name}.yaml"
     return spec_from_document(read_document(path), str(path.name))
