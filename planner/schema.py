@@ -706,6 +706,23 @@ class FaultSpec(Frozen):
     duration_s: float = Field(gt=0, le=lim.MAX_DURATION_S)
 
 
+class PoolSpec(Frozen):
+    """One pool of a disaggregated deployment: its replicas, layout and GPU type."""
+
+    gpu: Label | None = Field(None, description="GPU profile; default: the scenario's gpu")
+    replicas: int = Field(1, ge=1, le=lim.MAX_REPLICAS)
+    deployment: Deployment = Deployment()
+
+
+class DisaggregationSpec(Frozen):
+    """Disaggregated prefill and decode (vLLM / SGLang PD disaggregation, DeepSeek's serving
+    layout): the prefill pool computes prompts, their KV moves to the decode pool over the
+    scale-up link (both pools in one scale-up domain) or the scale-out network."""
+
+    prefill: PoolSpec
+    decode: PoolSpec
+
+
 class Scenario(Frozen):
     name: Label
     description: str = Field("", max_length=10_000)
@@ -733,6 +750,11 @@ class Scenario(Frozen):
     admission_watermark: float = Field(0.01, ge=0, lt=1, description="share of blocks kept free")
     prefix_cache: PrefixCacheSpec = PrefixCacheSpec()
     faults: list[FaultSpec] = Field(default_factory=list, max_length=lim.MAX_LIST_ITEMS)
+    disaggregation: DisaggregationSpec | None = Field(
+        None,
+        description="separate prefill and decode pools (then leave the top-level "
+        "deployment and replicas unset)",
+    )
     workload: WorkloadSpec
     sample_interval_s: float = Field(
         1.0,
@@ -764,21 +786,35 @@ class Scenario(Frozen):
                     f"fault names replica {fault.replica} but there are "
                     f"{self.replicas} replicas (0-based)"
                 )
-        if self.deployment.mtp:
-            raise ValueError(
-                "the simulator does not model MTP speculative decoding yet; "
-                "set deployment.mtp: false"
-            )
-        if (
-            "kv_block_tokens" in self.deployment.model_fields_set
-            and self.deployment.kv_block_tokens != self.block_tokens
-        ):
-            raise ValueError(
-                f"deployment.kv_block_tokens ({self.deployment.kv_block_tokens}) differs from "
-                f"block_tokens ({self.block_tokens}); the simulator pages by block_tokens: "
-                "set that one"
-            )
-        engines = self.replicas * self.deployment.attention_dp
+        pools = [("deployment", self.replicas, self.deployment)]
+        if self.disaggregation is not None:
+            given = {"deployment", "replicas"} & self.model_fields_set
+            if given:
+                raise ValueError(
+                    f"with disaggregation, set {', '.join(sorted(given))} per pool "
+                    "(disaggregation.prefill / .decode), not at the top level"
+                )
+            if self.faults:
+                raise ValueError("faults are not simulated with disaggregated pools")
+            pools = [
+                (f"disaggregation.{name}.deployment", pool.replicas, pool.deployment)
+                for name, pool in (
+                    ("prefill", self.disaggregation.prefill),
+                    ("decode", self.disaggregation.decode),
+                )
+            ]
+        engines = 0
+        for field, replicas, deployment in pools:
+            if (
+                "kv_block_tokens" in deployment.model_fields_set
+                and deployment.kv_block_tokens != self.block_tokens
+            ):
+                raise ValueError(
+                    f"{field}.kv_block_tokens ({deployment.kv_block_tokens}) differs from "
+                    f"block_tokens ({self.block_tokens}); the simulator pages by block_tokens: "
+                    "set that one"
+                )
+            engines += replicas * deployment.attention_dp
         if engines > lim.MAX_ENGINES:
             raise ValueError(
                 f"replicas x attention-DP groups = {engines:,} engines; at most {lim.MAX_ENGINES:,}"

@@ -21,7 +21,7 @@ from typing import Literal
 
 from planner.dtypes import storage_format
 from planner.engines import CachePage, CacheRole
-from planner.model.attention import DSA, GQA, MLA, CompressedAttention
+from planner.model.attention import DSA, GQA, MLA, AttentionKind, CompressedAttention
 from planner.plan.deployed import Deployed
 
 
@@ -64,11 +64,22 @@ def _compressed_pages(kind: CompressedAttention, count: int, deployed: Deployed)
     return pages
 
 
+def cached_layers(deployed: Deployed) -> list[tuple[AttentionKind, int]]:
+    """Attention kinds with their layer counts whose caches the engine holds: the model's
+    layers, plus the MTP modules' layers when MTP decoding is on (the draft layer keeps its
+    own KV cache: vLLM's DeepSeek MTP draft model and SGLang's NextN layer allocate one)."""
+    layers = list(deployed.model.attention_groups)
+    mtp = deployed.model.spec.mtp
+    if deployed.deployment.mtp and mtp is not None:
+        layers.append((deployed.model.attention_kind(mtp.layer.attention), mtp.num_modules))
+    return layers
+
+
 def cache_pages(deployed: Deployed) -> list[CachePage]:
     """Every per-layer cache of the deployed model, as pages of its engine, on one GPU."""
     blocks = deployed.engine.blocks
     pages: list[CachePage] = []
-    for kind, count in deployed.model.attention_groups:
+    for kind, count in cached_layers(deployed):
         share = kind.kv_shard_fraction(deployed.tp)
         if isinstance(kind, CompressedAttention):
             pages += _compressed_pages(kind, count, deployed)

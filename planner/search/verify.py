@@ -65,9 +65,10 @@ def scenario_document(
     }
     first = candidate.pools[0]
     doc["gpu"] = first.layout.gpu
-    doc["deployment"] = _deployment_fields(first)
-    doc["replicas"] = first.replicas
-    if candidate.mode == "disaggregated":
+    if candidate.mode == "aggregated":
+        doc["deployment"] = _deployment_fields(first)
+        doc["replicas"] = first.replicas
+    else:
         decode = candidate.pools[1]
         doc["disaggregation"] = {
             "prefill": {

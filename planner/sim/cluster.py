@@ -19,9 +19,11 @@ from planner.hardware import load_gpu
 from planner.model.resolve import resolve_model
 from planner.plan.deployed import Deployed
 from planner.plan.memory import memory_budget, sequence_bytes_per_gpu
+from planner.plan.mtp import MTPStepTimes
 from planner.plan.perf import StepModel
-from planner.schema import Scenario
+from planner.schema import HostTierSpec, Scenario
 from planner.sim.metrics import TimeSeries
+from planner.sim.mtp import MTPDecoding
 from planner.sim.replica import Replica, ReplicaConfig
 from planner.sim.request import (
     FINISHED,
@@ -62,6 +64,64 @@ def block_geometry(deployed: Deployed, block_tokens: int) -> tuple[float, int, i
     return block_bytes, math.ceil(fixed / block_bytes), per_group
 
 
+def attach_mtp(
+    engines: list[Replica], deployed: Deployed, step_model: StepModel, seed: int
+) -> None:
+    """With MTP decoding on, give the engines seeded acceptance draws and MTP step times."""
+    d = deployed.deployment
+    if not d.mtp:
+        return
+    if deployed.model.spec.mtp is None:
+        raise KvplanError(
+            "the model has no MTP module",
+            field="deployment.mtp",
+            value=True,
+            expected="mtp: false for this model",
+        )
+    times = MTPStepTimes(step_model, d.max_num_seqs)
+    decoding = MTPDecoding(d.mtp_acceptance_rate, seed, times)
+    for engine in engines:
+        engine.mtp = decoding
+
+
+def replica_config(
+    deployed: Deployed,
+    *,
+    block_tokens: int,
+    max_num_seqs: int,
+    max_batched_tokens: int,
+    queue_timeout_s: float,
+    admission_watermark: float,
+    host_tier: HostTierSpec | None,
+    enable_prefix_cache: bool,
+    fast: bool,
+) -> tuple[ReplicaConfig, float]:
+    """The engine settings of one replica's DP group, and the bytes of one block per GPU."""
+    bs = block_tokens
+    block_bytes, state_blocks, total_blocks = block_geometry(deployed, bs)
+    host_blocks = 0
+    load_s_per_block = 0.0
+    if host_tier is not None:
+        # The host tier keeps one copy of a block for all layers (not per TP rank).
+        full_block_bytes = float(deployed.model.kv_bytes(bs))
+        host_blocks = int(host_tier.capacity_gib * GIB_BYTES // full_block_bytes)
+        load_s_per_block = full_block_bytes / (host_tier.bandwidth_gb_per_s * GB_BYTES)
+    config = ReplicaConfig(
+        block_tokens=bs,
+        state_blocks=state_blocks,
+        total_blocks=total_blocks,
+        max_num_seqs=max_num_seqs,
+        max_batched_tokens=max_batched_tokens,
+        queue_timeout_s=queue_timeout_s,
+        watermark_blocks=int(admission_watermark * total_blocks),
+        host_tier_blocks=host_blocks,
+        host_load_s_per_block=load_s_per_block,
+        enable_prefix_cache=enable_prefix_cache,
+        fast=fast,
+    )
+    return config, block_bytes
+
+
 class Cluster:
     def __init__(self, scenario: Scenario, workload: Workload, fast: bool) -> None:
         self.scenario = scenario
@@ -73,26 +133,15 @@ class Cluster:
         # its own block pool, queue, token budget and max_num_seqs.
         self.groups_per_replica = self.deployed.attention_dp
         self.step_model = StepModel(self.deployed, per_group=self.groups_per_replica > 1)
-        bs = scenario.block_tokens
-        block_bytes, state_blocks, total_blocks = block_geometry(self.deployed, bs)
         cache = scenario.prefix_cache
-        host_blocks = 0
-        load_s_per_block = 0.0
-        if cache.host_tier is not None:
-            # The host tier keeps one copy of a block for all layers (not per TP rank).
-            full_block_bytes = float(self.deployed.model.kv_bytes(bs))
-            host_blocks = int(cache.host_tier.capacity_gib * GIB_BYTES // full_block_bytes)
-            load_s_per_block = full_block_bytes / (cache.host_tier.bandwidth_gb_per_s * GB_BYTES)
-        self.config = ReplicaConfig(
-            block_tokens=bs,
-            state_blocks=state_blocks,
-            total_blocks=total_blocks,
+        self.config, block_bytes = replica_config(
+            self.deployed,
+            block_tokens=scenario.block_tokens,
             max_num_seqs=scenario.deployment.max_num_seqs,
             max_batched_tokens=scenario.deployment.max_batched_tokens,
             queue_timeout_s=scenario.queue_timeout_s,
-            watermark_blocks=int(scenario.admission_watermark * total_blocks),
-            host_tier_blocks=host_blocks,
-            host_load_s_per_block=load_s_per_block,
+            admission_watermark=scenario.admission_watermark,
+            host_tier=cache.host_tier,
             enable_prefix_cache=cache.enabled,
             fast=fast,
         )
@@ -103,6 +152,7 @@ class Cluster:
             Replica(i, self.env, self.config, self.step_model, self._on_finish)
             for i in range(engines)
         ]
+        attach_mtp(self.replicas, self.deployed, self.step_model, scenario.seed)
         self.router = Router(scenario.router, self.replicas)
         self.requests: list[Request] = []
         self.pending: list[Request] = []  # arrived while every replica was down
@@ -240,11 +290,22 @@ class Cluster:
     def preemptions(self) -> int:
         return sum(r.preemptions for r in self.replicas)
 
+    @property
+    def gpus_total(self) -> int:
+        return self.scenario.replicas * self.deployed.gpus
+
+    @property
+    def usd_per_hour(self) -> float:
+        return self.gpus_total * self.deployed.gpu.price_usd_per_hour
+
+    def in_flight(self) -> int:
+        """Requests queued or running anywhere (or waiting for a replica to come back)."""
+        return sum(len(rep.waiting) + len(rep.running) for rep in self.replicas) + len(self.pending)
+
     def check_conservation(self) -> None:
         finished = sum(1 for r in self.requests if r.state == FINISHED)
         rejected = [r for r in self.requests if r.state == REJECTED]
-        queued = sum(len(rep.waiting) + len(rep.running) for rep in self.replicas)
-        in_flight = queued + len(self.pending)
+        in_flight = self.in_flight()
         if finished + len(rejected) + in_flight != len(self.requests):
             raise AssertionError(
                 f"request conservation violated: arrived {len(self.requests)} != finished "

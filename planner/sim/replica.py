@@ -31,6 +31,7 @@ import simpy
 
 from planner.plan.perf import StepModel
 from planner.sim.block_pool import BlockPool
+from planner.sim.mtp import MTPDecoding
 from planner.sim.request import (
     FINISHED,
     REJECT_QUEUE_TIMEOUT,
@@ -102,6 +103,11 @@ class Replica:
         self._cut = env.event()
         self._abort = False
         self._round_contexts: np.ndarray | None = None  # decode contexts of this round
+        # MTP speculative decoding (planner.sim.mtp): tokens per decode step, step times.
+        self.mtp: MTPDecoding | None = None
+        # Disaggregated prefill (planner.sim.disagg): called when a request's prompt is
+        # done (its first token emitted); the request then leaves this engine.
+        self.on_prefilled: Callable[[Request, float], None] | None = None
         self.process = env.process(self._loop())
 
     def _new_pool(self) -> BlockPool:
@@ -170,7 +176,7 @@ class Replica:
                 continue
             self.busy = True
             decode, chunks = batch
-            if chunks or not self.config.fast:
+            if chunks or not self.config.fast or self.mtp is not None:
                 yield from self._run_single(decode, chunks)
             else:
                 yield from self._run_jump(decode)
@@ -224,7 +230,15 @@ class Replica:
         decode: list[Request] = []
         chunks: list[tuple[Request, int]] = []
         i = 0
-        if running and len(running) <= budget and all(r.decoding for r in running):
+        # With MTP a decode feeds its last token and a draft: two tokens of the budget and
+        # a KV slot for the draft.
+        decode_tokens, draft_slot = (1, 0) if self.mtp is None else (2, 1)
+        if (
+            self.mtp is None
+            and running
+            and len(running) <= budget
+            and all(r.decoding for r in running)
+        ):
             # Every running request decodes one token: if the blocks they need all fit,
             # the loop below would allocate them in order with no preemption; do it at once.
             contexts = np.array([r.input_tokens + r.generated for r in running], dtype=np.int64)
@@ -242,7 +256,7 @@ class Replica:
         while i < len(running) and budget > 0:
             r = running[i]
             if r.decoding:
-                tokens, kv_after = 1, r.input_tokens + r.generated
+                tokens, kv_after = decode_tokens, r.input_tokens + r.generated + draft_slot
             else:
                 tokens = min(r.prefill_target - r.computed_tokens, budget)
                 kv_after = r.computed_tokens + tokens
@@ -264,13 +278,17 @@ class Replica:
             else:
                 chunks.append((r, tokens))
             i += 1
-        self._admit(now, budget, chunks, len(decode) + len(chunks))
+        self._admit(now, budget, chunks, decode)
         if not decode and not chunks:
             return None
         return decode, chunks
 
     def _admit(
-        self, now: float, budget: int, chunks: list[tuple[Request, int]], scheduled: int
+        self,
+        now: float,
+        budget: int,
+        chunks: list[tuple[Request, int]],
+        decode: list[Request],
     ) -> None:
         cfg = self.config
         bs = cfg.block_tokens
@@ -279,6 +297,12 @@ class Replica:
             if r.ready_s > now:
                 break
             target = r.input_tokens + r.generated
+            if r.kv_ready:
+                if not self._admit_transferred(r, target):
+                    break
+                decode.append(r)
+                budget -= 1 if self.mtp is None else 2
+                continue
             hbm, host = self.pool.match(r.block_keys)
             cacheable = (target - 1) // bs  # at least one token is always computed
             hbm = min(hbm, cacheable)
@@ -313,6 +337,26 @@ class Replica:
             chunks.append((r, tokens))
             budget -= tokens
 
+    def _admit_transferred(self, r: Request, target: int) -> bool:
+        """Disaggregated decode: a request whose prompt KV arrived from the prefill pool
+        decodes in this step once its blocks fit (no prefill here); False if they do not
+        yet."""
+        cfg = self.config
+        draft_slot = 0 if self.mtp is None else 1
+        need = cfg.state_blocks + self.blocks_for(target + draft_slot)
+        if self.pool.available_blocks - need < cfg.watermark_blocks:
+            return False
+        self.waiting.popleft()
+        self.pool.allocate(need)
+        r.private_blocks = need
+        r.prefill_target = target
+        r.computed_tokens = target
+        r.decoding = True
+        r.kv_ready = False  # a preempted request recomputes here like any other
+        r.state = RUNNING
+        bisect.insort(self.running, r, key=lambda x: (x.arrival_s, x.rid))
+        return True
+
     # ------------------------------------------------------------------ running steps
     def _decode_contexts(self, decode: list[Request]) -> np.ndarray:
         if self._round_contexts is not None and len(self._round_contexts) == len(decode):
@@ -320,6 +364,10 @@ class Replica:
         return np.array([r.input_tokens + r.generated for r in decode], dtype=np.int64)
 
     def _step_time(self, decode: list[Request], chunks: list[tuple[Request, int]]) -> float:
+        if self.mtp is not None:
+            completing = sum(1 for r, t in chunks if r.computed_tokens + t >= r.prefill_target)
+            spans = [(t, r.computed_tokens + t) for r, t in chunks]
+            return self.mtp.times.step_time_s(self._decode_contexts(decode), spans, completing)
         model = self.step_model
         tokens = len(decode) + sum(t for _, t in chunks)
         # Logits for every decoding sequence and every prefill that completes in the step.
@@ -357,8 +405,9 @@ class Replica:
             if r.computed_tokens >= r.prefill_target:
                 r.decoding = True
                 self._emit(r, end_s)
+        mtp = self.mtp
         for r in decode:  # _emit inlined: a decoding request has its first token already
-            r.generated += 1
+            r.generated += 1 if mtp is None else mtp.tokens(r)
             if r.generated >= r.output_tokens:
                 self._finish(r, end_s)
 
@@ -368,12 +417,26 @@ class Replica:
             r.first_token_s = now
         if r.generated >= r.output_tokens:
             self._finish(r, now)
+        elif self.on_prefilled is not None:
+            self._hand_off(r, now)
+
+    def _hand_off(self, r: Request, now: float) -> None:
+        """Disaggregated prefill: the prompt is done; its blocks go back to the pool (the
+        prompt's stay cached) and the request leaves for the decode pool."""
+        assert self.on_prefilled is not None
+        self.running.remove(r)
+        self.pool.release(r, self._token_blocks_computed(r))
+        r.shared_keys = []
+        r.private_blocks = 0
+        self.on_prefilled(r, now)
 
     def _finish(self, r: Request, now: float) -> None:
         r.state = FINISHED
         r.finish_s = now
         self.running.remove(r)
         self.pool.release(r, self._token_blocks_computed(r))
+        if self.mtp is not None:
+            self.mtp.forget(r)
         self.on_finish(r, now)
 
     # ------------------------------------------------------------------ fast mode

@@ -66,6 +66,8 @@ class Request:
     shared_keys: list[int] = field(default_factory=list)  # cache blocks it references
     shared_epoch: int = 0
     private_blocks: int = 0  # blocks it owns outright (includes its fixed state)
+    decode_steps: int = 0  # decode steps run (MTP: indexes its acceptance draws)
+    kv_ready: bool = False  # disaggregated: its prompt's KV arrived from the prefill pool
 
     @property
     def context_tokens(self) -> int:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from planner.model.resolve import resolve_spec
 from planner.schema import Scenario
 from planner.sim.cluster import Cluster
+from planner.sim.disagg import DisaggCluster
 from planner.sim.metrics import RequestArrays, finished_arrays, summarize
 from planner.sim.workload import Workload, build_workload
 from planner.validation import read_document, validate
@@ -82,17 +83,17 @@ def run_scenario(
         max_context_tokens=resolve_spec(scenario.model).max_context_tokens,
     )
     start = time.perf_counter()
-    cluster = Cluster(scenario, workload, fast=mode == "fast")
+    kind = Cluster if scenario.disaggregation is None else DisaggCluster
+    cluster = kind(scenario, workload, fast=mode == "fast")
     cluster.run(progress)
     wall_s = time.perf_counter() - start
-    d = cluster.deployed
     summary = summarize(
         cluster.requests,
         workload.class_names,
         workload.slos,
         cluster.end_s,
-        gpus_total=scenario.replicas * d.gpus,
-        usd_per_gpu_hour=d.gpu.price_usd_per_hour,
+        gpus_total=cluster.gpus_total,
+        usd_per_gpu_hour=cluster.usd_per_hour / cluster.gpus_total,
         preemptions=cluster.preemptions,
     )
     summary["sim_wall_time_s"] = wall_s
