@@ -90,10 +90,12 @@ DECODE_BATCH = (1, 4, 16, 64, 256)
 DECODE_CONTEXT = (1024, 4096, 16384, 65536)
 QUICK_DECODE_BATCH = (1, 16, 128)
 QUICK_DECODE_CONTEXT = (2048, 16384)
-PREFILL_TOKENS = (512, 2048, 8192, 32768)
+PREFILL_TOKENS = (256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
 QUICK_PREFILL_TOKENS = (1024, 8192)
 # Chunked prefill: (chunk tokens, context at the chunk's end).
-PREFILL_CHUNKS = ((2048, 8192), (2048, 32768), (8192, 32768))
+PREFILL_CHUNKS = ((512, 4096), (2048, 8192), (4096, 16384), (2048, 32768), (8192, 32768))
+# Several prompts in one call: (prompts, tokens each).
+PREFILL_BATCHED = ((4, 1024), (4, 4096), (16, 512))
 # MLA (DeepSeek-V3): heads per GPU at TP1 and TP8; naive prefill dims; absorbed decode dims.
 MLA_HEADS = (128, 16)
 MLA_QK_DIM, MLA_V_DIM = 192, 128
@@ -101,7 +103,7 @@ MLA_LATENT_DIM, MLA_ROPE_DIM = 512, 64
 MLA_DECODE_BATCH = (1, 16, 64, 256)
 MLA_DECODE_CONTEXT = (1024, 4096, 16384)
 
-ELEMENTWISE_OPS = ("copy", "add", "silu", "layer_norm")
+ELEMENTWISE_OPS = ("copy", "add", "silu", "rms_norm", "layer_norm")
 ELEMENTWISE_TOKENS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536)
 QUICK_ELEMENTWISE_TOKENS = (1, 64, 1024, 16384, 65536)
 ELEMENTWISE_HIDDEN = 7168
@@ -128,6 +130,9 @@ QUICK_REPEATS = 5
 MEMORY_SHARE = 0.25
 MAX_INPUT_BYTES = 12 * 2**30
 KV_CAP_BYTES = 8 * 2**30  # largest K+V of one decode measurement
+
+
+PROBE_ERRORS: dict[str, str] = {}  # why each probed kernel variant was refused (raw file)
 
 
 @dataclass
@@ -198,43 +203,56 @@ def _gemm_call(dtype: str, m: int, n: int, k: int, gen: torch.Generator) -> Call
     variant = fp8_block_variant()
     if variant is None:
         raise RuntimeError("no FP8 block-scaled GEMM kernel in this PyTorch on this device")
-    return variant(xq, wq, *_block_scales(m, n, k, dev, variant.row_major_x))
+    scale_a, scale_b, _ = variant.scales(m, n, k, dev)
+    return variant(xq, wq, scale_a, scale_b)
 
 
 @dataclass(frozen=True)
 class BlockVariant:
-    """A way this PyTorch runs DeepSeek-style block-scaled FP8 GEMMs."""
+    """A way this PyTorch runs DeepSeek-style block-scaled FP8 GEMMs (1x128 activation
+    blocks, 128x128 weight blocks).
+
+    ``public``: ``F.scaled_mm`` with ScalingType.BlockWise1x128 / BlockWise128x128, whose
+    checks (torch/_meta_registrations.py, ``_check_scaled_mm_sizes_v2``) want scale_a
+    [M, K/128] with strides [1, M] and scale_b [round_up(K/128, 4), N/128] with strides
+    [1, that]; else ``torch._scaled_mm``, whose checks want scale_a [M, K/128] and
+    scale_b [K/128, N/128] (``_check_scaled_mm_sizes``), in the layout ``m_major``."""
 
     label: str
-    row_major_x: bool
     public: bool
+    m_major: bool
 
-    def __call__(self, xq: Any, wq: Any, scale_x: Any, scale_w: Any) -> Callable[[], Any]:
+    def scales(self, m: int, n: int, k: int, dev: Any) -> tuple[Any, Any, Any]:
+        """(scale_a, scale_b, the weight scales as a [K/128, N/128] view for checking)."""
+        kb, nb = -(-k // FP8_BLOCK), -(-n // FP8_BLOCK)
+        if self.m_major:
+            scale_a = torch.rand(kb, m, device=dev).add_(0.5).t()
+        else:
+            scale_a = torch.rand(m, kb, device=dev).add_(0.5)
+        if self.public:
+            rows = -(-kb // 4) * 4
+            scale_b = torch.rand(nb, rows, device=dev).add_(0.5).t()
+            return scale_a, scale_b, scale_b[:kb]
+        scale_b = torch.rand(kb, nb, device=dev).add_(0.5)
+        if self.m_major:
+            scale_b = scale_b.t().contiguous().t()
+        return scale_a, scale_b, scale_b
+
+    def __call__(self, xq: Any, wq: Any, scale_a: Any, scale_b: Any) -> Callable[[], Any]:
         if self.public:
             scaling = F.ScalingType
             return lambda: F.scaled_mm(
                 xq,
                 wq.t(),
-                scale_x,
+                scale_a,
                 scaling.BlockWise1x128,
-                scale_w,
+                scale_b,
                 scaling.BlockWise128x128,
                 output_dtype=torch.bfloat16,
             )
         return lambda: torch._scaled_mm(
-            xq, wq.t(), scale_a=scale_x, scale_b=scale_w, out_dtype=torch.bfloat16
+            xq, wq.t(), scale_a=scale_a, scale_b=scale_b, out_dtype=torch.bfloat16
         )
-
-
-def _block_scales(m: int, n: int, k: int, dev: Any, row_major_x: bool) -> tuple[Any, Any]:
-    """Scales of 1x128 activation blocks (M x K/128) and 128x128 weight blocks."""
-    kb, nb = -(-k // FP8_BLOCK), -(-n // FP8_BLOCK)
-    if row_major_x:
-        scale_x = torch.rand(m, kb, device=dev, dtype=torch.float32).add_(0.5)
-    else:  # M-major, as cuBLASLt's block scaling expects
-        scale_x = torch.rand(kb, m, device=dev, dtype=torch.float32).add_(0.5).t()
-    scale_w = torch.rand(nb, kb, device=dev, dtype=torch.float32).add_(0.5)
-    return scale_x, scale_w
 
 
 _BLOCK: list[BlockVariant | None] = []
@@ -242,40 +260,37 @@ _BLOCK: list[BlockVariant | None] = []
 
 def fp8_block_variant() -> BlockVariant | None:
     """Probe once, on a small case checked against a dequantised reference, which call
-    runs block-scaled FP8 here (public ``F.scaled_mm`` or ``torch._scaled_mm``, each with
-    M-major or row-major activation scales); None when none does."""
+    runs block-scaled FP8 here; None when none does (``PROBE_ERRORS`` says why)."""
     if _BLOCK:
         return _BLOCK[0]
     found = None
     fp8 = _fp8_dtype()
     if fp8 is not None:
         dev = _device()
-        m, n, k = 32, 256, 256
+        m, n, k = 64, 256, 512
         x = (torch.randn(m, k, device=dev) * 0.5).to(fp8)
         w = (torch.randn(n, k, device=dev) * 0.5).to(fp8)
         candidates = [
-            BlockVariant(f"{name}, {layout} activation scales", row_major, public)
+            BlockVariant(f"{name}, {layout} activation scales", public, m_major)
             for public, name in ((True, "torch F.scaled_mm"), (False, "torch._scaled_mm"))
-            for row_major, layout in ((False, "M-major"), (True, "row-major"))
+            for m_major, layout in ((True, "M-major"), (False, "row-major"))
             if not public or hasattr(F, "ScalingType")
         ]
         for candidate in candidates:
             try:
-                sx, sw = _block_scales(m, n, k, dev, candidate.row_major_x)
-                out = candidate(x, w, sx, sw)().float()
+                sa, sb, sb_kn = candidate.scales(m, n, k, dev)
+                out = candidate(x, w, sa, sb)().float()
                 synchronize()
-                xs = x.float() * sx.repeat_interleave(FP8_BLOCK, dim=1)[:, :k]
-                ws = (
-                    w.float()
-                    * sw.repeat_interleave(FP8_BLOCK, 0).repeat_interleave(FP8_BLOCK, 1)[:n, :k]
-                )
-                ref = xs @ ws.t()
+                xs = x.float() * sa.repeat_interleave(FP8_BLOCK, dim=1)[:, :k]
+                w_scale = sb_kn.t().repeat_interleave(FP8_BLOCK, 0).repeat_interleave(FP8_BLOCK, 1)
+                ref = xs @ (w.float() * w_scale[:n, :k]).t()
                 err = float((out - ref).norm() / ref.norm())
                 if err < 0.02:
                     found = candidate
                     break
-            except Exception:
-                continue
+                PROBE_ERRORS[f"fp8_block {candidate.label}"] = f"relative error {err:.3g}"
+            except Exception as exc:
+                PROBE_ERRORS[f"fp8_block {candidate.label}"] = _first_line(exc)
     _BLOCK.append(found)
     return found
 
@@ -377,17 +392,26 @@ def grouped_variant() -> GroupedVariant:
                 if torch.allclose(out[: sum(sizes)].float(), ref.float(), rtol=0.05, atol=0.05):
                     found = GroupedVariant(fn, label, extra, align)
                     break
-            except Exception:
-                continue
+                PROBE_ERRORS[f"grouped extra={extra} align={align}"] = "wrong result"
+            except Exception as exc:
+                PROBE_ERRORS[f"grouped extra={extra} align={align}"] = _first_line(exc)
     _VARIANT.append(found)
     return found
 
 
 def _moe_call(
-    experts: int, active: int, per_expert: int, hidden: int, inter: int, gen: torch.Generator
+    experts: int,
+    active: int,
+    per_expert: int,
+    hidden: int,
+    inter: int,
+    gen: torch.Generator,
+    routing: bool = False,
 ) -> Callable[[], Any]:
     """One input set of a MoE expert FFN on one rank: tokens sorted by expert (``active``
-    experts with ``per_expert`` tokens each), gate_up [E, 2I, H] and down [E, H, I]."""
+    experts with ``per_expert`` tokens each), gate_up [E, 2I, H] and down [E, H, I]. With
+    ``routing`` the call also moves every token-expert pair's vector in (a gather by a
+    random permutation) and out (a weighted index_add): an engine's permute and combine."""
     variant = grouped_variant()
     grouped = variant.fn
     # Group sizes: the active experts spread over the rank's experts, the rest empty; a
@@ -408,6 +432,32 @@ def _moe_call(
     def silu_mul(h: Any) -> Any:
         return F.silu(h[:, :inter]) * h[:, inter:]
 
+    core = _moe_core(grouped, variant, x, w13, w2, ends, counts, tokens, silu_mul)
+    if not routing:
+        return core
+    perm = torch.randperm(tokens, device=_device(), generator=gen)
+    gate = _random((tokens, 1), torch.bfloat16, gen)
+    source = _random((tokens + variant.extra_rows, hidden), torch.bfloat16, gen)
+
+    def routed() -> Any:
+        x[:tokens] = source.index_select(0, perm)
+        y = core()[:tokens] * gate
+        return torch.zeros_like(y).index_add_(0, perm, y)
+
+    return routed
+
+
+def _moe_core(
+    grouped: Callable[..., Any] | None,
+    variant: GroupedVariant,
+    x: Any,
+    w13: Any,
+    w2: Any,
+    ends: Any,
+    counts: list[int],
+    tokens: int,
+    silu_mul: Callable[[Any], Any],
+) -> Callable[[], Any]:
     if grouped is not None:
         w13_t, w2_t = w13.transpose(-2, -1), w2.transpose(-2, -1)
 
@@ -443,8 +493,10 @@ def moe_points(quick: bool) -> list[Point]:
     experts, hidden, inter = MOE_SHAPES[0]
     cases += [(experts, hidden, inter, a, t) for a, t in MOE_PARTIAL]
     points = []
-    for experts, hidden, inter, active, per_expert in cases:
-        record = {
+    for (experts, hidden, inter, active, per_expert), routing in [
+        (case, routing) for case in cases for routing in (False, True)
+    ]:
+        record: dict[str, Any] = {
             "op": "grouped_gemm",
             "dtype": "bf16",
             "local_experts": experts,
@@ -453,8 +505,11 @@ def moe_points(quick: bool) -> list[Point]:
             "assignments": active * per_expert,
             "hidden": hidden,
             "inter": inter,
-            "kernel": kernel + " x2 + SiLU x mul",
+            "kernel": kernel
+            + " x2 + SiLU x mul"
+            + (" + permute (index_select) and combine (index_add)" if routing else ""),
             "group_align": variant.group_align,
+            "routing": routing,
         }
         weights = experts * 3 * inter * hidden * 2
         acts = active * per_expert * (2 * hidden + 4 * inter) * 2
@@ -497,7 +552,7 @@ def _sdpa(backend: Any, q: Any, k: Any, v: Any, **kwargs: Any) -> Any:
         return F.scaled_dot_product_attention(q, k, v, **kwargs)
 
 
-def _attention_call(backend: Any, shape: dict[str, int], gen: torch.Generator) -> Callable[[], Any]:
+def _attention_call(backend: Any, shape: dict[str, Any], gen: torch.Generator) -> Callable[[], Any]:
     """One input set of an attention kernel: B sequences, q query tokens each, at context
     L; heads Hq over Hkv KV heads; qk dim D, value dim Dv (v is a view of k when
     ``shared_kv``: MLA's absorbed form reads one latent per token)."""
@@ -505,13 +560,21 @@ def _attention_call(backend: Any, shape: dict[str, int], gen: torch.Generator) -
     hq, hkv, d, dv = shape["heads"], shape["kv_heads"], shape["head_dim"], shape["v_head_dim"]
     q = _random((b, hq, q_len, d), torch.bfloat16, gen)
     k = _random((b, hkv, ctx, d), torch.bfloat16, gen)
-    v = k[..., :dv] if shape.get("shared_kv") else _random((b, hkv, ctx, dv), torch.bfloat16, gen)
+    dv_run = shape.get("v_padded_to") or dv
+    if shape.get("shared_kv"):
+        v = k[..., :dv]
+    else:
+        v = _random((b, hkv, ctx, dv_run), torch.bfloat16, gen)
     kwargs: dict[str, Any] = {}
     if hq != hkv:
         kwargs["enable_gqa"] = True
     if shape.get("causal"):
         if q_len == ctx:
             kwargs["is_causal"] = True
+        elif shape.get("mask") == "tensor":
+            # Query i (of the chunk's last q_len tokens) sees keys 0 .. ctx - q_len + i.
+            rows = torch.arange(q_len, device=_device())[:, None] + (ctx - q_len)
+            kwargs["attn_mask"] = torch.arange(ctx, device=_device())[None, :] <= rows
         else:
             from torch.nn.attention.bias import causal_lower_right
 
@@ -597,15 +660,31 @@ def attention_points(quick: bool) -> list[Point]:
             kv_bytes = b * hkv * shape["context"] * shape["head_dim"] * 2
         q_bytes = b * hq * shape["q_tokens"] * (shape["head_dim"] + shape["v_head_dim"]) * 2
         for name, backend in sdpa_backends():
-            record = {"op": "attention", "kind": op, **shape, "kernel": f"torch sdpa:{name}"}
+            variants: list[tuple[str, dict[str, Any]]] = [("", shape)]
+            if name == "flash_attention" and shape["v_head_dim"] != shape["head_dim"]:
+                # FlashAttention-2 wants one head dim: pad V to it, as vLLM does for MLA.
+                padded = shape["head_dim"]
+                variants = [(f" (V padded to {padded})", {**shape, "v_padded_to": padded})]
+            if shape.get("causal") and shape["q_tokens"] != shape["context"]:
+                variants = [
+                    (" (lower-right causal bias)", {**shape, "mask": "causal_bias"}),
+                    (" (boolean mask)", {**shape, "mask": "tensor"}),
+                ]
+            for suffix, variant in variants:
+                record = {
+                    "op": "attention",
+                    "kind": op,
+                    **variant,
+                    "kernel": f"torch sdpa:{name}{suffix}",
+                }
 
-            def build(
-                sets: int, backend: Any = backend, shape: dict[str, Any] = shape
-            ) -> list[Callable[[], Any]]:
-                gen = _generator()
-                return [_attention_call(backend, shape, gen) for _ in range(sets)]
+                def build(
+                    sets: int, backend: Any = backend, shape: dict[str, Any] = variant
+                ) -> list[Callable[[], Any]]:
+                    gen = _generator()
+                    return [_attention_call(backend, shape, gen) for _ in range(sets)]
 
-            points.append(Point(f"attention.{op}", record, kv_bytes + q_bytes, build))
+                points.append(Point(f"attention.{op}", record, kv_bytes + q_bytes, build))
     return points
 
 
@@ -622,12 +701,17 @@ def _elementwise_call(op: str, tokens: int, hidden: int, gen: torch.Generator) -
     if op == "silu":
         return lambda: F.silu(x)
     w = _random((hidden,), torch.bfloat16, gen)
+    if op == "rms_norm":
+        rms_norm = getattr(F, "rms_norm", None)
+        if rms_norm is None:
+            raise RuntimeError("this PyTorch has no F.rms_norm")
+        return lambda: rms_norm(x, (hidden,), w)
     return lambda: F.layer_norm(x, (hidden,), w)
 
 
 # Values of the tensor read and written per element (copy, SiLU, norm: read + write; add:
 # two reads + a write).
-ELEMENTWISE_PASSES = {"copy": 2, "add": 3, "silu": 2, "layer_norm": 2}
+ELEMENTWISE_PASSES = {"copy": 2, "add": 3, "silu": 2, "rms_norm": 2, "layer_norm": 2}
 
 
 def elementwise_points(quick: bool) -> list[Point]:
@@ -857,6 +941,7 @@ def _document(
             "seed": SEED,
             "grouped_gemm_kernel": variant.kernel,
             "grouped_gemm_native": variant.fn is not None,
+            "probe_errors": dict(PROBE_ERRORS),
         },
         "collectives": collectives,
         "measurements": list(results.measurements),

@@ -1,0 +1,296 @@
+"""Every efficiency curve fitted from one run of ``planner.calibrate.measure``.
+
+For each curve the measured shapes are turned into the work kvplan's planner counts for
+them, so a fitted efficiency means what ``planner.plan.perf`` assumes:
+- ``gemm.<class>``: FLOPs 2 m n k; bytes = weights (scales included, kvplan's storage
+  formats bf16 / fp8 / fp8_w128) + BF16 activations in and out;
+- ``grouped_gemm.bf16``: per expert-parallel rank R assignments over A active experts,
+  FLOPs per assignment 6 h I (gate_up and down), bytes A x 3 h I x 2 + R (2 h + 3 I) x 2
+  (``StepModel._experts``);
+- ``attention.<op>``: FLOPs, FLOPs per query and cache bytes from kvplan's own attention
+  kinds (``GQA``, ``MLA``) for the measured heads and dims, summed over the batch; where
+  several SDPA backends ran a shape the fastest is kept (an engine picks its fastest);
+- ``elementwise``: bytes read and written;
+- ``collectives``: not fitted here (the raw file says whether they were measured).
+Decode has one query per sequence, so its query-tile half point is fixed at 0 (the
+compute efficiency absorbs it); prefill runs one sequence per call, so its per-sequence
+time is fixed at 0 (the latency absorbs it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from planner.calibrate.fit import (
+    GEMM_LOWER,
+    GEMM_UPPER,
+    GEMM_X0,
+    Fit,
+    FloatArray,
+    fit,
+    gemm_bytes,
+    gemm_entry,
+    gemm_seconds,
+)
+from planner.calibrate.raw import (
+    AttentionRecord,
+    ElementwiseRecord,
+    GemmRecord,
+    GroupedRecord,
+    RawDocument,
+)
+from planner.hardware import GPU
+from planner.model.attention import GQA, MLA, AttentionKind
+from planner.plan.efficiency.curves import attention_op, grouped_gemm_op, memory_op, op_seconds
+from planner.plan.efficiency.schema import AttentionCurve, GroupedGemmCurve, MemoryCurve
+from planner.schema import GQASpec, MLASpec
+
+BF16_BYTES = 2
+ATTENTION_MATH_DTYPE = "bf16"
+# kvplan GEMM class -> (storage format whose bytes kvplan counts, math dtype).
+GEMM_CLASSES = {"bf16": ("bf16", "bf16"), "fp8": ("fp8", "fp8"), "fp8_block": ("fp8_w128", "fp8")}
+# DeepSeek-V3 MLA dims (deepseek-ai/DeepSeek-V3 config.json): the measured MLA shapes.
+MLA_DIMS = {"kv_lora_rank": 512, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64}
+MIN_POINTS = 6  # fewer measurements than this fit no curve (too few to hold any out)
+
+
+@dataclass(frozen=True)
+class CurveFit:
+    """One fitted curve: its section and key in the fit file, its entry, its quality."""
+
+    section: str
+    key: str | None
+    entry: dict[str, object]
+    result: Fit
+    kernels: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.section if self.key is None else f"{self.section}.{self.key}"
+
+
+def _table(raw: RawDocument, what: str) -> str:
+    return f"kvplan calibrate measurements on {raw.device_name} ({what})"
+
+
+def _kernels(records: Sequence[Any]) -> tuple[str, ...]:
+    return tuple(sorted({r.kernel for r in records}))
+
+
+# --------------------------------------------------------------------------- GEMM
+def fit_gemms(raw: RawDocument, gpu: GPU) -> list[CurveFit]:
+    out = []
+    for cls, (fmt, math) in GEMM_CLASSES.items():
+        recs = [r for r in raw.measurements if isinstance(r, GemmRecord) and r.dtype == cls]
+        if len(recs) < MIN_POINTS or gpu.math_dtype(math) != math:
+            continue
+        m, n, k = (np.array([getattr(r, f) for r in recs], dtype=np.float64) for f in "mnk")
+        measured = np.array([r.median_s for r in recs])
+        nbytes = gemm_bytes(m, n, k, fmt)
+        peak, bw = gpu.peak_flop_per_s(math), gpu.hbm_bandwidth_bytes_per_s
+
+        def model(
+            p: FloatArray,
+            sel: Any,
+            m: FloatArray = m,
+            n: FloatArray = n,
+            k: FloatArray = k,
+            nb: FloatArray = nbytes,
+            peak: float = peak,
+            bw: float = bw,
+        ) -> FloatArray:
+            return gemm_seconds(p, m[sel], n[sel], k[sel], nb[sel], peak, bw)
+
+        result = fit(model, measured, GEMM_X0, GEMM_LOWER, GEMM_UPPER)
+        selection = f"op == 'gemm', dtype == '{cls}' ({len(recs)} shapes)"
+        entry = gemm_entry(result, _table(raw, ", ".join(_kernels(recs))), selection)
+        out.append(CurveFit("gemm", cls, entry, result, _kernels(recs)))
+    return out
+
+
+# --------------------------------------------------------------------------- MoE
+def grouped_work(r: GroupedRecord) -> tuple[float, float, float, float]:
+    """(R, A, FLOPs per assignment, bytes) of one MoE measurement, as kvplan counts them."""
+    h, i = r.hidden, r.inter
+    flops_per_assignment = 2.0 * (h * 2 * i + i * h)
+    weights = r.active_experts * 3.0 * h * i * BF16_BYTES
+    activations = r.assignments * (2 * h + 3 * i) * BF16_BYTES
+    return r.assignments, r.active_experts, flops_per_assignment, weights + activations
+
+
+def fit_grouped(raw: RawDocument, gpu: GPU) -> list[CurveFit]:
+    recs = [
+        r
+        for r in raw.measurements
+        if isinstance(r, GroupedRecord) and r.dtype == "bf16" and not r.routing
+    ]
+    if len(recs) < MIN_POINTS:
+        return []
+    work = np.array([grouped_work(r) for r in recs], dtype=np.float64)
+    measured = np.array([r.median_s for r in recs])
+    peak, bw = gpu.peak_flop_per_s("bf16"), gpu.hbm_bandwidth_bytes_per_s
+
+    def model(p: FloatArray, sel: Any) -> FloatArray:
+        curve = GroupedGemmCurve.model_construct(
+            latency_us=float(p[0]),
+            compute_efficiency=float(p[1]),
+            bandwidth_efficiency=float(p[2]),
+            half_tokens_per_expert=float(p[3]),
+            fit=None,
+        )
+        w = work[sel]
+        return op_seconds(grouped_gemm_op(curve, peak, bw, w[:, 0], w[:, 1], w[:, 2], w[:, 3]))
+
+    result = fit(model, measured, [10.0, 0.7, 0.7, 16.0], [0.0, 0.02, 0.02, 0.0], [1e3, 1, 1, 1e5])
+    p = result.params
+    selection = (
+        f"op == 'grouped_gemm', dtype == 'bf16', routing passes excluded ({len(recs)} "
+        "points: expert FFN shapes of DeepSeek-V3 EP8, Qwen3-235B EP8, Qwen3-30B EP1)"
+    )
+    entry = {
+        "latency_us": round(float(p[0]), 3),
+        "compute_efficiency": round(float(p[1]), 4),
+        "bandwidth_efficiency": round(float(p[2]), 4),
+        "half_tokens_per_expert": round(float(p[3]), 2),
+        "fit": result.quality(_table(raw, ", ".join(_kernels(recs))), selection),
+    }
+    return [CurveFit("grouped_gemm", "bf16", entry, result, _kernels(recs))]
+
+
+# --------------------------------------------------------------------------- attention
+def attention_kind(r: AttentionRecord) -> AttentionKind:
+    """kvplan's attention kind for a measured shape."""
+    if r.kind.startswith("gqa"):
+        return GQA(GQASpec(num_heads=r.heads, num_kv_heads=r.kv_heads, head_dim=r.head_dim))
+    return MLA(MLASpec(num_heads=r.heads, v_head_dim=128, **MLA_DIMS))
+
+
+def attention_work(r: AttentionRecord) -> tuple[float, float, float, float]:
+    """(FLOPs, FLOPs per query, cache bytes, sequences) of one measurement, summed over
+    its batch, from kvplan's attention kind (decode kernels: the decode form)."""
+    kind = attention_kind(r)
+    if r.kind.endswith("decode"):
+        per_seq = float(kind.decode_attn_flops(r.q_tokens, r.context))
+    else:
+        per_seq = float(kind.attn_flops(r.q_tokens, r.context))
+    nbytes = float(kind.read_bytes(r.context))
+    return r.batch * per_seq, r.batch * per_seq / r.q_tokens, r.batch * nbytes, float(r.batch)
+
+
+def fastest_per_shape(records: Sequence[AttentionRecord]) -> list[AttentionRecord]:
+    """One record per shape: the fastest backend that ran it."""
+    best: dict[tuple[Any, ...], AttentionRecord] = {}
+    for r in records:
+        key = (r.kind, r.batch, r.q_tokens, r.context, r.heads, r.kv_heads, r.head_dim)
+        if key not in best or r.median_s < best[key].median_s:
+            best[key] = r
+    return list(best.values())
+
+
+def fit_attention(raw: RawDocument, gpu: GPU) -> list[CurveFit]:
+    out = []
+    peak, bw = gpu.peak_flop_per_s(ATTENTION_MATH_DTYPE), gpu.hbm_bandwidth_bytes_per_s
+    ops = sorted({r.kind for r in raw.measurements if isinstance(r, AttentionRecord)})
+    for op in ops:
+        measured_recs = [
+            r for r in raw.measurements if isinstance(r, AttentionRecord) and r.kind == op
+        ]
+        recs = fastest_per_shape(measured_recs)
+        if len(recs) < MIN_POINTS:
+            continue
+        work = np.array([attention_work(r) for r in recs], dtype=np.float64)
+        measured = np.array([r.median_s for r in recs])
+        decode = op.endswith("decode")
+
+        def curve_of(p: FloatArray, decode: bool = decode) -> AttentionCurve:
+            return AttentionCurve.model_construct(
+                latency_us=float(p[0]),
+                per_sequence_us=float(p[1]) if decode else 0.0,
+                compute_efficiency=float(p[2]),
+                bandwidth_efficiency=float(p[3]),
+                half_query_tokens=0.0 if decode else float(p[4]),
+                fit=None,
+            )
+
+        def model(
+            p: FloatArray,
+            sel: Any,
+            work: FloatArray = work,
+            curve_of: Callable[[FloatArray], AttentionCurve] = curve_of,
+        ) -> FloatArray:
+            w = work[sel]
+            t = attention_op(curve_of(p), peak, bw, w[:, 0], w[:, 1], w[:, 2], w[:, 3])
+            return op_seconds(t)
+
+        result = fit(
+            model,
+            measured,
+            [5.0, 0.1, 0.5, 0.7, 32.0],
+            [0.0, 0.0, 0.01, 0.02, 0.0],
+            [1e3, 100.0, 1.0, 1.0, 1e5],
+        )
+        curve = curve_of(result.params)
+        kernels = _kernels(recs)
+        selection = (
+            f"op == 'attention', kind == '{op}', fastest of {len(_kernels(measured_recs))} "
+            f"SDPA backends per shape ({len(recs)} shapes)"
+        )
+        entry = {
+            "latency_us": round(curve.latency_us, 3),
+            "per_sequence_us": round(curve.per_sequence_us, 4),
+            "compute_efficiency": round(curve.compute_efficiency, 4),
+            "bandwidth_efficiency": round(curve.bandwidth_efficiency, 4),
+            "half_query_tokens": round(curve.half_query_tokens, 2),
+            "fit": result.quality(_table(raw, ", ".join(kernels)), selection),
+        }
+        out.append(CurveFit("attention", op, entry, result, kernels))
+    return out
+
+
+# --------------------------------------------------------------------------- elementwise
+def fit_elementwise(raw: RawDocument, gpu: GPU) -> list[CurveFit]:
+    recs = [r for r in raw.measurements if isinstance(r, ElementwiseRecord)]
+    if len(recs) < MIN_POINTS:
+        return []
+    nbytes = np.array([r.bytes for r in recs], dtype=np.float64)
+    measured = np.array([r.median_s for r in recs])
+    bw = gpu.hbm_bandwidth_bytes_per_s
+
+    def model(p: FloatArray, sel: Any) -> FloatArray:
+        curve = MemoryCurve.model_construct(
+            latency_us=float(p[0]), bandwidth_efficiency=float(p[1]), fit=None
+        )
+        return op_seconds(memory_op(curve, bw, nbytes[sel]))
+
+    result = fit(model, measured, [3.0, 0.8], [0.0, 0.02], [1e3, 1.0])
+    names = sorted({r.name for r in recs})
+    selection = f"op == 'elementwise' ({', '.join(names)}; {len(recs)} sizes)"
+    entry = {
+        "latency_us": round(float(result.params[0]), 3),
+        "bandwidth_efficiency": round(float(result.params[1]), 4),
+        "fit": result.quality(_table(raw, "PyTorch eager kernels"), selection),
+    }
+    return [CurveFit("elementwise", None, entry, result, _kernels(recs))]
+
+
+def fit_all(raw: RawDocument, gpu: GPU) -> list[CurveFit]:
+    """Every curve the measurements support (a curve with too few points is left out)."""
+    return [
+        *fit_gemms(raw, gpu),
+        *fit_grouped(raw, gpu),
+        *fit_attention(raw, gpu),
+        *fit_elementwise(raw, gpu),
+    ]
+
+
+def copy_bandwidth_bytes_per_s(raw: RawDocument) -> float | None:
+    """The device copy bandwidth: bytes read + written of the largest copy over its time."""
+    copies = [r for r in raw.measurements if isinstance(r, ElementwiseRecord) and r.name == "copy"]
+    if not copies:
+        return None
+    largest = max(copies, key=lambda r: r.bytes)
+    return largest.bytes / largest.median_s
