@@ -9,7 +9,7 @@ supports that dtype natively (see ``planner.hardware``).
 Sources of the presets:
 - fp8_b128 (FP8 E4M3, one FP32 scale per 128 elements): vLLM's FlashMLA FP8 KV layout
   (512 FP8 + 4 FP32 scales) and the DeepSeek-V3.2 indexer key cache (128 FP8 + 1 FP32
-  scale); ../shared/reference/deepseek.md.
+  scale; deepseek-ai/DeepSeek-V3.2-Exp inference/model.py k_cache + k_scale_cache).
 - fp8_w128 (FP8 E4M3 weights, FP32 scale per 128x128 block): DeepSeek-V3 config.json
   quantization_config weight_block_size [128, 128].
 - fp8_w128_ue8m0 (same blocks, 1-byte UE8M0 power-of-two scales): DeepSeek-V4 technical

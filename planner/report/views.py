@@ -8,18 +8,28 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from planner.errors import KvplanError
-from planner.hardware import load_gpu
+from planner.hardware import GPU, load_gpu
 from planner.model.resolve import resolve_model
 from planner.plan.cost import api_prices_for
 from planner.plan.deployed import Deployed
 from planner.plan.frontier import frontier_curve, log_spaced_contexts
+from planner.plan.throughput import DEFAULT_TTFT_PERCENTILE
 from planner.report.compare import compare_models
 from planner.report.plan_report import plan_report, traffic_report
-from planner.schema import DEFAULT_REASONING_MODES, ConstantDist, Deployment, LognormalDist
+from planner.schema import (
+    DEFAULT_REASONING_MODES,
+    ConstantDist,
+    Deployment,
+    EngineName,
+    LognormalDist,
+)
 from planner.units import GIB_BYTES
 
 REASONING_MODES = ("non-think", "think-high", "think-max")
@@ -47,23 +57,28 @@ class ViewConfig:
     gpus_per_replica: int = 8
     tensor_parallel: int | None = None
     expert_parallel: int | None = None
+    engine: EngineName = "vllm"
     kv_dtype: str | None = None
-    engine: str = "vllm"
     context_tokens: int = 131_072
     requests_per_s: float = 10.0
     input_tokens: int = 8192
     answer_tokens: int = 512
     reasoning_mix: tuple[float, float, float] = (0.5, 0.4, 0.1)
+    prefix_hit_ratio: float = 0.0
     tpot_slo_ms: float = 50.0
-    custom_models: tuple[tuple[str, str], ...] = field(default=())  # (name, config path)
+    ttft_slo_s: float = 2.0
+    ttft_percentile: float = DEFAULT_TTFT_PERCENTILE  # the TTFT SLO holds at this quantile
+    # $/GPU-hour chosen by the user, per GPU profile; others use the profile's estimate.
+    gpu_prices: tuple[tuple[str, float], ...] = ()
+    custom_models: tuple[tuple[str, str], ...] = field(default=())  # (label, stored path)
 
     def deployment(self) -> Deployment:
         return Deployment(
+            engine=self.engine,
             gpus_per_replica=self.gpus_per_replica,
             tensor_parallel=self.tensor_parallel,
             expert_parallel=self.expert_parallel,
             kv_dtype=self.kv_dtype,
-            engine=self.engine,
         )
 
     @property
@@ -72,29 +87,126 @@ class ViewConfig:
         return {m: s / total for m, s in zip(REASONING_MODES, self.reasoning_mix, strict=True)}
 
     @property
-    def mean_output_tokens(self) -> int:
-        """Answer tokens plus the mix-weighted mean reasoning tokens."""
-        reasoning = sum(
+    def reasoning_output_tokens(self) -> float:
+        """Mean reasoning tokens the mix adds to each answer."""
+        return sum(
             share * mean_of(DEFAULT_REASONING_MODES[m].reasoning_tokens)
             for m, share in self.mix.items()
         )
-        return round(self.answer_tokens + reasoning)
+
+    @property
+    def reasoning_prompt_tokens(self) -> float:
+        """Mean extra system-prompt tokens the mix adds to each prompt (think-max's)."""
+        return sum(
+            share * DEFAULT_REASONING_MODES[m].extra_system_prompt_tokens
+            for m, share in self.mix.items()
+        )
+
+    @property
+    def mean_output_tokens(self) -> int:
+        """Answer tokens plus the mix-weighted mean reasoning tokens."""
+        return round(self.answer_tokens + self.reasoning_output_tokens)
 
     @property
     def mean_input_tokens(self) -> int:
         """Prompt tokens plus think-max's extra system prompt, weighted by its share."""
-        extra = (
-            self.mix["think-max"] * DEFAULT_REASONING_MODES["think-max"].extra_system_prompt_tokens
-        )
-        return round(self.input_tokens + extra)
+        return round(self.input_tokens + self.reasoning_prompt_tokens)
 
     def model_source(self, name: str) -> str:
         return dict(self.custom_models).get(name, name)
 
+    def gpu_price(self, gpu_name: str) -> float | None:
+        """The user's $/GPU-hour for a GPU profile, or None for the profile's estimate."""
+        return dict(self.gpu_prices).get(gpu_name)
+
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        """Every (model, GPU) of the view, in display order."""
+        return [(m, g) for m in self.models for g in self.gpus]
+
+
+@cache
+def priced_gpu(gpu_name: str, usd_per_gpu_hour: float | None = None) -> GPU:
+    """A GPU profile, with the user's $/GPU-hour as its default price when given (the
+    profile's low-high range is kept, widened to include it)."""
+    gpu = load_gpu(gpu_name)
+    if usd_per_gpu_hour is None or usd_per_gpu_hour == gpu.price_usd_per_hour:
+        return gpu
+    price = gpu.profile.price
+    priced = price.model_copy(
+        update={
+            "default_usd_per_gpu_hour": usd_per_gpu_hour,
+            "low_usd_per_gpu_hour": min(price.low_usd_per_gpu_hour, usd_per_gpu_hour),
+            "high_usd_per_gpu_hour": max(price.high_usd_per_gpu_hour, usd_per_gpu_hour),
+        }
+    )
+    return GPU(gpu.profile.model_copy(update={"price": priced}))
+
 
 def deployed_for(config: ViewConfig, model_name: str, gpu_name: str) -> Deployed:
     model = resolve_model(config.model_source(model_name))
-    return Deployed.build(model, load_gpu(gpu_name), config.deployment())
+    gpu = priced_gpu(gpu_name, config.gpu_price(gpu_name))
+    return Deployed.build(model, gpu, config.deployment())
+
+
+# What the dashboard calls the planner's fields (the words on the screen).
+SCREEN_LABELS = {
+    "gpus_per_replica": "GPUs per replica",
+    "tensor_parallel": "Attention TP",
+    "expert_parallel": "Expert parallel",
+    "engine": "Serving engine",
+    "kv_dtype": "KV cache dtype",
+    "context": "Context length",
+    "context_tokens": "Context length",
+    "requests_per_s": "Requests per second",
+    "mean_input_tokens": "Mean prompt tokens",
+    "input_tokens": "Mean prompt tokens",
+    "output_tokens": "Mean answer tokens",
+    "tpot_slo_s": "TPOT SLO",
+    "ttft_slo_s": "TTFT SLO",
+    "ttft_percentile": "TTFT percentile",
+    "prefix_hit_ratio": "Prefix cache hit ratio",
+    "batch": "decode batch",
+}
+
+
+# Fields the dashboard shows in other units than the planner: (factor, unit).
+SCREEN_UNITS = {"tpot_slo_s": (1e3, "ms"), "ttft_slo_s": (1.0, "s")}
+_BOUND = re.compile(r"^([<>]=?) ?([0-9.eE+-]+)$")
+
+
+def _shown(field_name: str, value: Any) -> str:
+    if value is None or isinstance(value, tuple | list | dict):
+        return ""
+    if isinstance(value, bool):
+        return f" {value}"
+    if isinstance(value, int):
+        return f" {value:,}"
+    if isinstance(value, float):
+        factor, unit = SCREEN_UNITS.get(field_name, (1.0, "s" if field_name.endswith("_s") else ""))
+        return f" {value * factor:g}" + (f" {unit}" if unit else "")
+    text = str(value)
+    return f" {text if len(text) <= 40 else text[:37] + '...'!r}"
+
+
+def screen_text(err: KvplanError) -> str:
+    """An error in the dashboard's words: the widget's label instead of the planner's field
+    name, no '(top level)'; a field the dashboard does not show (a scenario file's) keeps
+    its path. One line."""
+    field_name = err.field or ""
+    label = SCREEN_LABELS.get(field_name)
+    if label is None and field_name and field_name != "(top level)":
+        label = field_name
+    head = [f"{err.where}:"] if err.where else []
+    if label:
+        head.append(f"{label}{_shown(field_name, err.value)}:")
+    expected = err.expected
+    bound = _BOUND.match(expected or "")
+    if bound and field_name in SCREEN_UNITS:
+        factor, unit = SCREEN_UNITS[field_name]
+        expected = f"{bound.group(1)} {float(bound.group(2)) * factor:g} {unit}"
+    tail = f" (expected {expected})" if expected else ""
+    return " ".join([*head, err.message]) + tail
 
 
 # --------------------------------------------------------------------------- capacity
@@ -117,7 +229,7 @@ def capacity_rows(config: ViewConfig) -> list[dict[str, Any]]:
                     deployed_for(config, model_name, gpu_name), config.context_tokens
                 )
             except KvplanError as err:
-                row.update({"fits": False, "note": str(err)})
+                row.update({"fits": False, "note": screen_text(err)})
                 rows.append(row)
                 continue
             mem = report["memory_per_gpu"]
@@ -146,7 +258,8 @@ def frontier_rows(config: ViewConfig) -> list[dict[str, Any]]:
     for model_name in config.models:
         model = resolve_model(config.model_source(model_name))
         for gpu_name in config.gpus:
-            curve = frontier_curve(model, load_gpu(gpu_name), config.deployment(), contexts)
+            gpu = priced_gpu(gpu_name, config.gpu_price(gpu_name))
+            curve = frontier_curve(model, gpu, config.deployment(), contexts)
             for ctx, count in zip(
                 curve.context_tokens.tolist(), curve.max_concurrent_sequences.tolist(), strict=True
             ):
@@ -163,6 +276,20 @@ def frontier_rows(config: ViewConfig) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- cost
+def traffic_for(config: ViewConfig, deployed: Deployed) -> dict[str, Any]:
+    """The plan for the view's traffic on one deployment (replicas, GPUs, $/month)."""
+    return traffic_report(
+        deployed,
+        config.requests_per_s,
+        config.mean_input_tokens,
+        config.mean_output_tokens,
+        config.tpot_slo_ms / 1e3,
+        prefix_hit_ratio=config.prefix_hit_ratio,
+        ttft_slo_s=config.ttft_slo_s,
+        ttft_percentile=config.ttft_percentile,
+    )
+
+
 def cost_rows(config: ViewConfig) -> list[dict[str, Any]]:
     """Per (model, GPU): $ per million tokens and the monthly bill for the traffic."""
     rows = []
@@ -178,16 +305,11 @@ def cost_rows(config: ViewConfig) -> list[dict[str, Any]]:
                     config.mean_input_tokens + config.mean_output_tokens // 2,
                     output_tokens=config.mean_output_tokens,
                     input_tokens=config.mean_input_tokens,
+                    prefix_hit_ratio=config.prefix_hit_ratio,
                 )
-                traffic = traffic_report(
-                    deployed,
-                    config.requests_per_s,
-                    config.mean_input_tokens,
-                    config.mean_output_tokens,
-                    config.tpot_slo_ms / 1e3,
-                )
+                traffic = traffic_for(config, deployed)
             except KvplanError as err:
-                row["note"] = str(err)
+                row["note"] = screen_text(err)
                 rows.append(row)
                 continue
             cost = report["cost"]
@@ -204,6 +326,10 @@ def cost_rows(config: ViewConfig) -> list[dict[str, Any]]:
                     "usd_per_month": traffic["usd_per_month"],
                     "usd_per_month_low": traffic["usd_per_month_range"][0],
                     "usd_per_month_high": traffic["usd_per_month_range"][1],
+                    "planned_ttft_s": traffic["ttft_s"],
+                    "planned_ttft_at_percentile_s": traffic["ttft_at_percentile_s"],
+                    "planned_tpot_ms": traffic["tpot_s"] * 1e3,
+                    "decode_batch": traffic["decode_batch"],
                     "note": "",
                 }
             )
@@ -226,7 +352,10 @@ def api_rows(config: ViewConfig) -> list[dict[str, Any]]:
                         price.usd_per_million_cached_input_tokens
                     ),
                     "usd_per_month": price.monthly_usd(
-                        config.requests_per_s, config.mean_input_tokens, config.mean_output_tokens
+                        config.requests_per_s,
+                        config.mean_input_tokens,
+                        config.mean_output_tokens,
+                        config.prefix_hit_ratio,
                     ),
                     "source": price.source,
                 }
@@ -261,13 +390,7 @@ def compare_rows(config: ViewConfig) -> list[dict[str, Any]]:
             },
         }
         try:
-            traffic = traffic_report(
-                deployed_for(config, name, gpu_name),
-                config.requests_per_s,
-                config.mean_input_tokens,
-                config.mean_output_tokens,
-                config.tpot_slo_ms / 1e3,
-            )
+            traffic = traffic_for(config, deployed_for(config, name, gpu_name))
             row.update(
                 {
                     "replicas": traffic["replicas"],
@@ -278,60 +401,42 @@ def compare_rows(config: ViewConfig) -> list[dict[str, Any]]:
             )
         except KvplanError as err:
             row.update(
-                {"replicas": None, "gpus_total": None, "usd_per_month": None, "note": str(err)}
+                {
+                    "replicas": None,
+                    "gpus_total": None,
+                    "usd_per_month": None,
+                    "note": screen_text(err),
+                }
             )
         rows.append(row)
     return rows
 
 
 # --------------------------------------------------------------------------- exports
+def csv_decimals(column: str) -> int:
+    """Decimals a CSV column is rounded to, from the unit in its name."""
+    if column.startswith("usd_per_month") or column.endswith(("_bytes", "_tokens", "tokens_per_s")):
+        return 0
+    if column.startswith("usd_per_million") or column.endswith(("_s", "_ratio", "_vs_first")):
+        return 4
+    return 2  # GiB, ms, $/GPU-hour, percentages and the rest
+
+
+def _rounded(column: str, value: Any) -> Any:
+    if isinstance(value, float) and math.isfinite(value):
+        decimals = csv_decimals(column)
+        return round(value) if decimals == 0 else round(value, decimals)
+    return value
+
+
 def rows_to_csv(rows: list[dict[str, Any]]) -> str:
-    """CSV text with a header of every key that appears (spreadsheet-ready)."""
+    """CSV text with a header of every key that appears (spreadsheet-ready), floats
+    rounded by the unit in the column's name (``csv_decimals``)."""
     columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: _rounded(k, v) for k, v in row.items()} for row in rows)
     return out.getvalue()
-
-
-def scenario_document(
-    config: ViewConfig, replicas: int = 1, duration_s: float = 300.0
-) -> dict[str, Any]:
-    """A scenario (for `kvplan simulate`) reproducing the view: the first model and GPU,
-    the deployment, Poisson traffic split into one class per reasoning mode."""
-    deployment = {
-        k: v
-        for k, v in config.deployment().model_dump().items()
-        if v != Deployment.model_fields[k].default
-    }
-    classes = []
-    for mode, share in config.mix.items():
-        if share <= 0:
-            continue
-        classes.append(
-            {
-                "name": mode,
-                "share": round(share, 6),
-                "reasoning_mode": mode,
-                "input_tokens": {"kind": "lognormal", "mean": config.input_tokens, "sigma": 0.8},
-                "output_tokens": {"kind": "lognormal", "mean": config.answer_tokens, "sigma": 0.6},
-                "slo": {"ttft_s": 2.0, "tpot_s": config.tpot_slo_ms / 1e3},
-            }
-        )
-    return {
-        "name": "dashboard-view",
-        "description": "exported from the kvplan dashboard",
-        "model": config.model_source(config.models[0]),
-        "gpu": config.gpus[0],
-        "deployment": deployment,
-        "replicas": replicas,
-        "duration_s": duration_s,
-        "drain_s": 60,
-        "workload": {
-            "arrival": {"kind": "poisson", "rate_per_s": config.requests_per_s},
-            "classes": classes,
-        },
-    }

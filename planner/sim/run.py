@@ -35,11 +35,15 @@ def _resolve_files(value: Any, folder: Path) -> Any:
 
 def load_scenario(path: str | Path) -> Scenario:
     """A scenario YAML, validated; relative file paths in its workload (trace, empirical
-    distributions) resolve against the file's folder, so it runs from any directory."""
+    distributions) and a ``model`` given as a relative ``.json`` path (an exported view's
+    uploaded model) resolve against the file's folder, so it runs from any directory."""
     p = Path(path)
     raw = read_document(p)
     if isinstance(raw, dict) and isinstance(raw.get("workload"), dict):
         raw = {**raw, "workload": _resolve_files(raw["workload"], p.parent)}
+    model = raw.get("model") if isinstance(raw, dict) else None
+    if isinstance(model, str) and model.endswith(".json") and not Path(model).is_absolute():
+        raw = {**raw, "model": str((p.parent / model).resolve())}
     return validate(Scenario, raw, p.name)
 
 

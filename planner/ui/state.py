@@ -1,119 +1,332 @@
-"""The sidebar: every input of the dashboard, mirrored in the URL so a view can be shared.
+"""The dashboard's shared state: the sidebar, the URL and the session.
 
-On the first run of a session the widgets start from the URL's query parameters (invalid
-values are reported and ignored); after every run the query parameters are rewritten from
-the widgets.
+Pages call :func:`current_config` for the :class:`~planner.report.views.ViewConfig` the
+sidebar describes (``app.py`` draws the sidebar before it runs the page). Every input is
+bounded: widgets have minimum and maximum values, and a link's parameters are validated.
+
+URL parameters. A link carries every sidebar setting; on the first run of a session the
+widgets start from it. Each parameter is validated on its own: a bad value is ignored with
+one warning line in the sidebar naming the parameter, the value and what was expected
+(never an exception). After every run the sidebar rewrites its own parameters (and only
+those) from the widgets.
+
+==========  ==========================  ===================================================
+parameter   sidebar widget              values
+==========  ==========================  ===================================================
+models      Models                      comma-separated catalog names
+uploaded    (none)                      labels of uploaded models a link cannot carry
+gpus        GPU profiles                comma-separated profile names
+n           GPUs per replica            one of GPU_COUNT_OPTIONS
+tp          Attention TP                auto, or a divisor of n
+ep          Expert parallel             auto, or a divisor of n
+engine      Serving engine              vllm, sglang, trtllm
+kv          KV cache dtype              model default, bf16, fp8
+ctx         Context length              one of CONTEXT_OPTIONS (4K ... 1M)
+rps         Requests per second         RATE_RANGE
+in          Mean prompt tokens          TOKEN_RANGE
+ans         Mean answer tokens          TOKEN_RANGE
+mix         Reasoning-mode mix (%)      three integers 0-100 (non-think, think-high,
+                                        think-max), not all 0
+hit         Prefix cache hit ratio (%)  HIT_RANGE
+slo         TPOT SLO (ms)               TPOT_RANGE_MS
+ttft        TTFT SLO (s)                TTFT_RANGE_S
+ttftp       TTFT percentile             one of TTFT_PERCENTILES (the SLO holds at it)
+price       $/GPU-hour (Cost page)      comma-separated gpu:usd, usd in PRICE_RANGE
+==========  ==========================  ===================================================
+
+Session-state keys: ``view_config`` (the current ViewConfig), ``w_*`` (sidebar widgets,
+e.g. ``w_models``, ``w_mix_think-high``), ``_prices`` (GPU -> the user's $/GPU-hour, set
+by :func:`price_input` on the Cost page), ``custom_models`` (label ->
+stored config.json path), ``custom_uploads_seen`` (upload id -> label),
+``_url_problems`` (the link's warnings), ``_sidebar_values`` (a copy of the widget
+values, restored after a page switch), ``sim_view_request`` (a ViewConfig the
+"Simulate this view" button hands to the Simulate page), ``sim_*`` (the Simulate page).
+
+For page authors: read the view with ``current_config()``; give page-specific link
+parameters a prefix of the page's name (``mig_phase``) and read them with
+:func:`page_param` (validated, one warning line, never an exception); the sidebar leaves
+keys it does not own alone.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import streamlit as st
-import yaml
 
 from planner.engines import engine_names
 from planner.errors import KvplanError
-from planner.hardware import gpu_names
+from planner.hardware import gpu_names, load_gpu
 from planner.model.catalog import catalog_names
-from planner.report.views import REASONING_MODES, ViewConfig, scenario_document
+from planner.report.view_export import export_bundle
+from planner.report.views import REASONING_MODES, ViewConfig
+from planner.ui.common import page_rows
 from planner.ui.uploads import DEFAULT_LABEL, LABEL_MAX_CHARS, add_config_upload
 from planner.units import format_tokens, parse_token_count
 
+T = TypeVar("T")
 CONTEXT_OPTIONS = [2**k for k in range(12, 21)]  # 4K .. 1M tokens
 GPU_COUNT_OPTIONS = [1, 2, 4, 8, 16, 32, 64]
 KV_OPTIONS = ["model default", "bf16", "fp8"]
+ENGINE_OPTIONS: list[str] = engine_names()  # engines/*.yaml
+RATE_RANGE = (0.01, 10_000.0)  # requests per second
+TOKEN_RANGE = (1, 2**20)  # tokens per prompt or answer (the largest catalog context)
+HIT_RANGE = (0, 99)  # % of prompt tokens found in the prefix cache
+TPOT_RANGE_MS = (1.0, 10_000.0)
+TTFT_RANGE_S = (0.01, 3_600.0)
+TTFT_PERCENTILES = [50, 90, 95, 99]
+PRICE_RANGE = (0.01, 1_000.0)  # USD per GPU-hour
 DEFAULTS = ViewConfig()
 CONFIG_KEY = "view_config"
+SIDEBAR_VALUES_KEY = "_sidebar_values"  # a copy of the w_* values, restored after a switch
+PRICES_KEY = "_prices"  # GPU profile -> the user's $/GPU-hour (Cost page inputs, link)
+SIM_VIEW_REQUEST_KEY = "sim_view_request"
+SIMULATE_PAGE = "planner/ui/pages/simulate.py"
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0 or value == float("inf"):
-        raise ValueError(text)
+# --------------------------------------------------------------------------- parsing
+def _in_range(value: float, bounds: tuple[float, float], what: str) -> float:
+    low, high = bounds
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ValueError(f"{what} from {low:g} to {high:g}")
     return value
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError(text)
+def _number(text: str, bounds: tuple[float, float], what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{what} from {bounds[0]:g} to {bounds[1]:g}") from None
+    return _in_range(value, bounds, what)
+
+
+def _integer(text: str, bounds: tuple[int, int], what: str) -> int:
+    try:
+        value = parse_token_count(text, field=what)
+    except KvplanError:
+        raise ValueError(f"{what} from {bounds[0]:,} to {bounds[1]:,}") from None
+    return int(_in_range(value, (bounds[0], bounds[1]), what))
+
+
+def _choice(text: str, options: list[Any], what: str) -> Any:
+    for option in options:
+        if text == str(option):
+            return option
+    raise ValueError(f"{what}: one of {', '.join(str(o) for o in options)}")
+
+
+def _context(text: str) -> int:
+    try:
+        value = parse_token_count(text)
+    except KvplanError:
+        value = -1
+    if value not in CONTEXT_OPTIONS:
+        raise ValueError("one of " + ", ".join(format_tokens(c) for c in CONTEXT_OPTIONS))
     return value
 
 
+def _mix(text: str) -> list[int]:
+    parts = text.split(",")
+    expected = "three percentages 0-100 (non-think, think-high, think-max), not all 0"
+    if len(parts) != len(REASONING_MODES):
+        raise ValueError(expected)
+    try:
+        shares = [int(p) for p in parts]
+    except ValueError:
+        raise ValueError(expected) from None
+    if any(not 0 <= s <= 100 for s in shares) or sum(shares) == 0:
+        raise ValueError(expected)
+    return shares
+
+
+def _prices(text: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    expected = f"gpu:usd pairs, usd from {PRICE_RANGE[0]:g} to {PRICE_RANGE[1]:g}"
+    for item in text.split(","):
+        gpu, _, usd = item.partition(":")
+        if gpu not in gpu_names():
+            raise ValueError(f"{expected}; unknown GPU {gpu!r}")
+        out[gpu] = _number(usd, PRICE_RANGE, "usd")
+    return out
+
+
+def _short(value: str) -> str:
+    """A URL value as shown in a warning: at most 40 characters."""
+    return repr(value if len(value) <= 40 else value[:37] + "...")
+
+
+# --------------------------------------------------------------------------- the link
+@dataclass(frozen=True)
+class Param:
+    key: str  # URL parameter
+    parse: Callable[[str], Any]  # raises ValueError(expected)
+
+
+def _params() -> list[Param]:
+    return [
+        Param("n", lambda t: _choice(t, GPU_COUNT_OPTIONS, "GPUs per replica")),
+        Param("engine", lambda t: _choice(t, ENGINE_OPTIONS, "serving engine")),
+        Param("kv", lambda t: _choice(t, KV_OPTIONS, "KV cache dtype")),
+        Param("ctx", _context),
+        Param("rps", lambda t: _number(t, RATE_RANGE, "requests per second")),
+        Param("in", lambda t: _integer(t, TOKEN_RANGE, "prompt tokens")),
+        Param("ans", lambda t: _integer(t, TOKEN_RANGE, "answer tokens")),
+        Param("hit", lambda t: _integer(t, HIT_RANGE, "percent")),
+        Param("slo", lambda t: _number(t, TPOT_RANGE_MS, "milliseconds")),
+        Param("ttft", lambda t: _number(t, TTFT_RANGE_S, "seconds")),
+        Param("ttftp", lambda t: _choice(t, TTFT_PERCENTILES, "TTFT percentile")),
+    ]
+
+
+def _widget_seed() -> dict[str, Any]:
+    """Every sidebar widget's starting value (session-state key -> value)."""
+    seed: dict[str, Any] = {
+        "w_models": list(DEFAULTS.models),
+        "w_gpus": list(DEFAULTS.gpus),
+        "w_n": DEFAULTS.gpus_per_replica,
+        "w_tp": "auto",
+        "w_ep": "auto",
+        "w_engine": DEFAULTS.engine,
+        "w_kv": KV_OPTIONS[0],
+        "w_ctx": DEFAULTS.context_tokens,
+        "w_rps": DEFAULTS.requests_per_s,
+        "w_in": DEFAULTS.input_tokens,
+        "w_ans": DEFAULTS.answer_tokens,
+        "w_hit": round(100 * DEFAULTS.prefix_hit_ratio),
+        "w_slo": DEFAULTS.tpot_slo_ms,
+        "w_ttft": DEFAULTS.ttft_slo_s,
+        "w_ttftp": round(100 * DEFAULTS.ttft_percentile),
+    }
+    for mode, share in zip(REASONING_MODES, DEFAULTS.reasoning_mix, strict=True):
+        seed[f"w_mix_{mode}"] = round(100 * share)
+    return seed
+
+
+def url_state(query: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """Widget values from a link's parameters (defaults where absent or invalid) and one
+    warning line per problem, each naming its parameter. Never raises."""
+    state = _widget_seed()
+    problems: list[str] = []
+
+    def bad(key: str, expected: str) -> None:
+        problems.append(f"link parameter {key}={_short(query[key])} ignored: expected {expected}")
+
+    for key, options in (("models", catalog_names()), ("gpus", gpu_names())):
+        if key in query:
+            values = [v for v in query[key].split(",") if v]
+            unknown = [v for v in values if v not in options]
+            if unknown:
+                problems.append(
+                    f"link parameter {key}: unknown {', '.join(_short(v) for v in unknown[:5])} "
+                    "ignored"
+                )
+            good = list(dict.fromkeys(v for v in values if v in options))
+            if good:
+                state[f"w_{key}"] = good
+    for param in _params():
+        if param.key in query:
+            try:
+                state[f"w_{param.key}"] = param.parse(query[param.key])
+            except ValueError as err:
+                bad(param.key, str(err))
+    n = state["w_n"]
+    for key in ("tp", "ep"):
+        if key in query:
+            choices: list[Any] = ["auto", *_divisors(n)]
+            try:
+                state[f"w_{key}"] = _choice(query[key], choices, f"a divisor of n={n}")
+            except ValueError as err:
+                bad(key, str(err))
+    if "mix" in query:
+        try:
+            for mode, share in zip(REASONING_MODES, _mix(query["mix"]), strict=True):
+                state[f"w_mix_{mode}"] = share
+        except ValueError as err:
+            bad("mix", str(err))
+    if "price" in query:
+        try:
+            state[PRICES_KEY] = _prices(query["price"])
+        except ValueError as err:
+            bad("price", str(err))
+    if query.get("uploaded"):
+        labels = ", ".join(_short(v) for v in query["uploaded"].split(",")[:5])
+        problems.append(
+            f"link parameter uploaded: the shared view included uploaded model(s) {labels}, "
+            "which a link cannot carry; add them under 'Add a model from config.json'"
+        )
+    return state, problems
+
+
+def link_params(config: ViewConfig, widgets: dict[str, Any]) -> dict[str, str]:
+    """The sidebar's own URL parameters for a view (every setting, defaults included)."""
+    customs = dict(config.custom_models)
+    params = {
+        "models": ",".join(m for m in config.models if m not in customs),
+        "gpus": ",".join(config.gpus),
+        "n": str(config.gpus_per_replica),
+        "tp": str(widgets["w_tp"]),
+        "ep": str(widgets["w_ep"]),
+        "engine": config.engine,
+        "kv": str(widgets["w_kv"]),
+        "ctx": format_tokens(config.context_tokens),
+        "rps": f"{config.requests_per_s:g}",
+        "in": str(config.input_tokens),
+        "ans": str(config.answer_tokens),
+        "mix": ",".join(str(widgets[f"w_mix_{m}"]) for m in REASONING_MODES),
+        "hit": str(widgets["w_hit"]),
+        "slo": f"{config.tpot_slo_ms:g}",
+        "ttft": f"{config.ttft_slo_s:g}",
+        "ttftp": str(widgets["w_ttftp"]),
+    }
+    if config.gpu_prices:
+        params["price"] = ",".join(f"{g}:{usd:g}" for g, usd in config.gpu_prices)
+    uploaded = [m for m in config.models if m in customs]
+    if uploaded:
+        params["uploaded"] = ",".join(uploaded)
+    return params
+
+
+SIDEBAR_PARAMS = (
+    *("models", "uploaded", "gpus", "n", "tp", "ep", "engine", "kv", "ctx", "rps"),
+    *("in", "ans", "mix", "hit", "slo", "ttft", "ttftp", "price"),
+)
+
+
+def _write_url(params: dict[str, str]) -> None:
+    qp = st.query_params
+    for key in SIDEBAR_PARAMS:
+        if key in params:
+            if qp.get(key) != params[key]:
+                qp[key] = params[key]
+        elif key in qp:
+            del qp[key]
+
+
+def page_param(key: str, parse: Callable[[str], T], default: T) -> T:
+    """A page's own link parameter, parsed by ``parse`` (which raises ValueError with the
+    expected values); the default, with one warning line naming the parameter, when the
+    value is invalid. Never raises."""
+    if key not in st.query_params:
+        return default
+    text = st.query_params[key]
+    try:
+        return parse(text)
+    except (ValueError, KvplanError) as err:
+        st.warning(f"link parameter {key}={_short(text)} ignored: expected {err}")
+        return default
+
+
+# --------------------------------------------------------------------------- sidebar
 def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def _seed_defaults() -> None:
-    """Widgets take their values from session state only (no default= arguments), so the
-    URL can set them without Streamlit's 'default and session state' conflict."""
-    state = st.session_state
-    state["w_models"] = list(DEFAULTS.models)
-    state["w_gpus"] = list(DEFAULTS.gpus)
-    state["w_n"] = DEFAULTS.gpus_per_replica
-    state["w_tp"] = "auto"
-    state["w_ep"] = "auto"
-    state["w_kv"] = KV_OPTIONS[0]
-    state["w_engine"] = DEFAULTS.engine
-    state["w_ctx"] = DEFAULTS.context_tokens
-    state["w_rps"] = DEFAULTS.requests_per_s
-    state["w_in"] = DEFAULTS.input_tokens
-    state["w_ans"] = DEFAULTS.answer_tokens
-    state["w_slo"] = DEFAULTS.tpot_slo_ms
-    for mode, share in zip(REASONING_MODES, DEFAULTS.reasoning_mix, strict=True):
-        state[f"w_mix_{mode}"] = round(100 * share)
-
-
-def _from_url() -> list[str]:
-    """Seed widget state from the query parameters; return problems found."""
-    qp = st.query_params
-    problems: list[str] = []
-    state = st.session_state
-
-    def pick_list(key: str, options: list[str]) -> None:
-        if key in qp:
-            values = [v for v in qp[key].split(",") if v]
-            bad = [v for v in values if v not in options]
-            if bad:
-                problems.append(f"{key}: unknown {', '.join(bad)} (ignored)")
-            good = [v for v in values if v in options]
-            if good:
-                state[f"w_{key}"] = good
-
-    def pick_number(key: str, cast: Any, options: list[Any] | None = None) -> None:
-        if key not in qp:
-            return
-        try:
-            value = cast(qp[key])
-        except (ValueError, KvplanError):
-            problems.append(f"{key}: {qp[key]!r} is not valid (ignored)")
-            return
-        if options is not None and value not in options:
-            problems.append(f"{key}: {qp[key]!r} is not one of the choices (ignored)")
-            return
-        state[f"w_{key}"] = value
-
-    pick_list("models", catalog_names())
-    pick_list("gpus", gpu_names())
-    pick_number("n", int, GPU_COUNT_OPTIONS)
-    pick_number("ctx", parse_token_count, CONTEXT_OPTIONS)
-    pick_number("kv", str, KV_OPTIONS)
-    pick_number("engine", str, engine_names())
-    pick_number("rps", _positive_float)
-    pick_number("in", _positive_int)
-    pick_number("ans", _positive_int)
-    pick_number("slo", _positive_float)
-    if "mix" in qp:
-        try:
-            shares = [int(x) for x in qp["mix"].split(",")]
-            if len(shares) != len(REASONING_MODES) or min(shares) < 0:
-                raise ValueError
-            for mode, share in zip(REASONING_MODES, shares, strict=True):
-                state[f"w_mix_{mode}"] = share
-        except ValueError:
-            problems.append(f"mix: {qp['mix']!r} should be three percentages (ignored)")
-    return problems
+def _plural(count: float, noun: str) -> str:
+    return f"{count:,.0f} {noun}{'' if round(count) == 1 else 's'}"
 
 
 def _custom_model_uploader() -> tuple[tuple[str, str], ...]:
@@ -145,14 +358,71 @@ def _custom_model_uploader() -> tuple[tuple[str, str], ...]:
     return tuple(sorted(customs.items()))
 
 
+def _reasoning_caption(config: ViewConfig) -> str:
+    default = "/".join(str(round(100 * s)) for s in DEFAULTS.reasoning_mix)
+    return (
+        f"Default mix {default} (kvplan's assumption). On average the mix adds "
+        f"{config.reasoning_output_tokens:,.0f} reasoning tokens to each answer and "
+        f"{config.reasoning_prompt_tokens:,.0f} system-prompt tokens to each prompt: the "
+        f"pages plan for {config.mean_input_tokens:,} prompt + "
+        f"{config.mean_output_tokens:,} output tokens per request. Set non-think to 100 "
+        "for the typed counts alone."
+    )
+
+
+def _set_price(gpu: str) -> None:
+    st.session_state.setdefault(PRICES_KEY, {})[gpu] = st.session_state[f"price_{gpu}"]
+
+
+def price_input(gpu: str, container: Any = None) -> float:
+    """An editable $/GPU-hour for one GPU profile (the Cost page shows one per GPU of the
+    view). The value lives in session state (``_prices``), so every page and the link use
+    it; it starts at the profile's estimate."""
+    target = container if container is not None else st
+    profile_price = load_gpu(gpu).price_usd_per_hour
+    prices: dict[str, float] = st.session_state.setdefault(PRICES_KEY, {})
+    st.session_state[f"price_{gpu}"] = float(prices.get(gpu, profile_price))
+    value = target.number_input(
+        f"$/GPU-hour for {gpu}",
+        min_value=PRICE_RANGE[0],
+        max_value=PRICE_RANGE[1],
+        step=0.1,
+        format="%.2f",
+        key=f"price_{gpu}",
+        on_change=_set_price,
+        args=(gpu,),
+        help=f"the profile's estimate is ${profile_price:.2f} "
+        f"({load_gpu(gpu).profile.price.as_of}); type what you pay",
+    )
+    return float(value)
+
+
+def _chosen_prices(gpus: list[str]) -> tuple[tuple[str, float], ...]:
+    """The user's prices that differ from the profile estimates, for the chosen GPUs."""
+    prices: dict[str, float] = st.session_state.get(PRICES_KEY, {})
+    return tuple(
+        (gpu, round(float(prices[gpu]), 4))
+        for gpu in gpus
+        if gpu in prices and abs(prices[gpu] - load_gpu(gpu).price_usd_per_hour) > 1e-9
+    )
+
+
 def sidebar() -> ViewConfig:
     """Draw the sidebar and return the configuration it describes."""
-    if not st.session_state.get("_url_loaded"):
-        _seed_defaults()
-        st.session_state["_url_problems"] = _from_url()
-        st.session_state["_url_loaded"] = True
-    for problem in st.session_state.get("_url_problems", []):
-        st.sidebar.warning(f"link: {problem}")
+    state = st.session_state
+    if not state.get("_url_loaded"):
+        seed, problems = url_state({k: st.query_params[k] for k in st.query_params})
+        for key, value in seed.items():
+            state[key] = value
+        state["_url_problems"] = problems
+        state["_url_loaded"] = True
+    # Widget values survive a page switch: Streamlit drops the state of widgets a run did not
+    # finish drawing (st.switch_page ends the run), so restore any that went missing.
+    for key, value in state.get(SIDEBAR_VALUES_KEY, {}).items():
+        if key not in state:
+            state[key] = value
+    for problem in state.get("_url_problems", []):
+        st.sidebar.warning(problem)
     sb = st.sidebar
     sb.header("Configuration")
     customs = _custom_model_uploader()
@@ -161,8 +431,8 @@ def sidebar() -> ViewConfig:
     gpus = sb.multiselect("GPU profiles", gpu_names(), key="w_gpus")
     n = sb.selectbox("GPUs per replica", GPU_COUNT_OPTIONS, key="w_n")
     for key in ("w_tp", "w_ep"):  # a size that no longer divides the GPU count resets
-        if st.session_state.get(key) not in ["auto", *_divisors(n)]:
-            st.session_state[key] = "auto"
+        if state.get(key) not in ["auto", *_divisors(n)]:
+            state[key] = "auto"
     col1, col2 = sb.columns(2)
     tp = col1.selectbox(
         "Attention TP",
@@ -171,10 +441,15 @@ def sidebar() -> ViewConfig:
         help="tensor-parallel size of attention; GPUs / TP = data-parallel "
         "attention groups (auto: TP = GPUs per replica)",
     )
-    ep = col2.selectbox("Expert parallel", ["auto", *_divisors(n)], key="w_ep")
+    ep = col2.selectbox(
+        "Expert parallel",
+        ["auto", *_divisors(n)],
+        key="w_ep",
+        help="expert-parallel size (auto: EP = GPUs per replica)",
+    )
     engine = sb.selectbox(
         "Serving engine",
-        engine_names(),
+        ENGINE_OPTIONS,
         key="w_engine",
         help="cache layout, memory admission and defaults of this engine (engines/*.yaml)",
     )
@@ -189,14 +464,62 @@ def sidebar() -> ViewConfig:
         "Context length (tokens)", CONTEXT_OPTIONS, format_func=format_tokens, key="w_ctx"
     )
     with sb.expander("Traffic", expanded=True):
-        rps = st.number_input("Requests per second", min_value=0.01, step=1.0, key="w_rps")
-        input_tokens = st.number_input("Mean prompt tokens", min_value=1, step=512, key="w_in")
+        rps = st.number_input(
+            "Requests per second",
+            min_value=RATE_RANGE[0],
+            max_value=RATE_RANGE[1],
+            step=1.0,
+            key="w_rps",
+        )
+        input_tokens = st.number_input(
+            "Mean prompt tokens",
+            min_value=TOKEN_RANGE[0],
+            max_value=TOKEN_RANGE[1],
+            step=512,
+            key="w_in",
+        )
         answer = st.number_input(
-            "Mean answer tokens (without reasoning)", min_value=1, step=64, key="w_ans"
+            "Mean answer tokens (without reasoning)",
+            min_value=TOKEN_RANGE[0],
+            max_value=TOKEN_RANGE[1],
+            step=64,
+            key="w_ans",
         )
         st.caption("Reasoning-mode mix (%)")
         shares = [st.slider(mode, 0, 100, key=f"w_mix_{mode}") for mode in REASONING_MODES]
-        slo = st.number_input("TPOT SLO (ms)", min_value=1.0, step=5.0, key="w_slo")
+        mix_caption = st.empty()
+        hit = st.slider(
+            "Prefix cache hit ratio (%)",
+            HIT_RANGE[0],
+            HIT_RANGE[1],
+            key="w_hit",
+            help="share of prompt tokens found in the prefix cache (prefill skips them; "
+            "APIs bill them at the cached-input price)",
+        )
+        slo = st.number_input(
+            "TPOT SLO (ms)",
+            min_value=TPOT_RANGE_MS[0],
+            max_value=TPOT_RANGE_MS[1],
+            step=5.0,
+            key="w_slo",
+            help="time per output token the replica count is sized for",
+        )
+        c1, c2 = st.columns(2)
+        ttft = c1.number_input(
+            "TTFT SLO (s)",
+            min_value=TTFT_RANGE_S[0],
+            max_value=TTFT_RANGE_S[1],
+            step=0.5,
+            key="w_ttft",
+            help="time to first token; replicas are sized so it holds at the percentile",
+        )
+        ttftp = c2.selectbox(
+            "at percentile",
+            TTFT_PERCENTILES,
+            key="w_ttftp",
+            format_func=lambda p: f"p{p}",
+            help="the share of requests the TTFT SLO must hold for",
+        )
     if not models:
         sb.error("Pick at least one model")
         models = list(DEFAULTS.models)
@@ -204,48 +527,66 @@ def sidebar() -> ViewConfig:
         sb.error("Pick at least one GPU profile")
         gpus = list(DEFAULTS.gpus)
     if sum(shares) == 0:
-        sb.error("The reasoning mix needs at least one non-zero share")
-        shares = [int(100 * s) for s in DEFAULTS.reasoning_mix]
+        sb.error("The reasoning-mode mix needs at least one share above 0 %")
+        shares = [round(100 * s) for s in DEFAULTS.reasoning_mix]
     config = ViewConfig(
         models=tuple(models),
         gpus=tuple(gpus),
         gpus_per_replica=int(str(n)),
         tensor_parallel=None if tp == "auto" else int(str(tp)),
         expert_parallel=None if ep == "auto" else int(str(ep)),
+        engine=engine,  # type: ignore[arg-type]  # one of ENGINE_OPTIONS
         kv_dtype=None if kv == "model default" else kv,
-        engine=str(engine),
         context_tokens=int(ctx),
         requests_per_s=float(rps),
         input_tokens=int(input_tokens),
         answer_tokens=int(answer),
         reasoning_mix=tuple(s / sum(shares) for s in shares),  # type: ignore[arg-type]
+        prefix_hit_ratio=hit / 100,
         tpot_slo_ms=float(slo),
-        custom_models=customs,
+        ttft_slo_s=float(ttft),
+        ttft_percentile=int(str(ttftp)) / 100,
+        gpu_prices=_chosen_prices(list(gpus)),
+        custom_models=tuple((m, p) for m, p in customs if m in models),
     )
-    st.query_params.from_dict(
-        {
-            "models": ",".join(models),
-            "gpus": ",".join(gpus),
-            "n": str(n),
-            "ctx": format_tokens(int(ctx)),
-            "kv": kv,
-            "engine": str(engine),
-            "rps": f"{rps:g}",
-            "in": str(input_tokens),
-            "ans": str(answer),
-            "mix": ",".join(str(s) for s in shares),
-            "slo": f"{slo:g}",
-        }
-    )
-    sb.download_button(
-        "Download this view as a scenario YAML",
-        yaml.safe_dump(scenario_document(config), sort_keys=False),
-        file_name="kvplan-scenario.yaml",
-        mime="text/yaml",
-        help="Run it with: kvplan simulate kvplan-scenario.yaml",
-    )
-    st.session_state[CONFIG_KEY] = config
+    mix_caption.caption(_reasoning_caption(config))
+    widgets = {k: state[k] for k in state if str(k).startswith("w_")}
+    state[SIDEBAR_VALUES_KEY] = {
+        k: v for k, v in widgets.items() if k not in ("w_upload_cfg", "w_custom_name")
+    }
+    params = link_params(config, widgets)
+    _write_url(params)
+    uploaded = [m for m in config.models if m in dict(config.custom_models)]
+    if uploaded:
+        sb.warning(
+            f"A link cannot carry uploaded model(s) {', '.join(uploaded)}: whoever opens it "
+            "sees only their names and must add the config.json again"
+        )
+    _export_buttons(config, "?" + urlencode(params))
+    state[CONFIG_KEY] = config
     return config
+
+
+def _export_buttons(config: ViewConfig, query: str) -> None:
+    def bundle() -> bytes:
+        return export_bundle(config, page_rows("cost", config), query).data
+
+    st.sidebar.download_button(
+        "Download this view as scenarios (zip)",
+        bundle,
+        file_name="kvplan-view.zip",
+        mime="application/zip",
+        key="export_view",
+        help="one scenario YAML per model and GPU, with the planned replica counts; run "
+        "one with: kvplan simulate kvplan-view/<file>.yaml",
+    )
+    if st.sidebar.button(
+        "Simulate this view",
+        key="simulate_view",
+        help="run every model x GPU of the view in the simulator with its planned replicas",
+    ):
+        st.session_state[SIM_VIEW_REQUEST_KEY] = config
+        st.switch_page(SIMULATE_PAGE)
 
 
 def current_config() -> ViewConfig:

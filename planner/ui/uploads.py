@@ -15,22 +15,26 @@ typed is a label, never part of a path.
 from __future__ import annotations
 
 import atexit
+import io
 import os
+import posixpath
 import re
 import shutil
 import tempfile
 import uuid
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from planner.errors import KvplanError
+from planner.io import MAX_DOCUMENT_BYTES, decode_text, parse_document
 from planner.model.catalog import catalog_names
 from planner.model.hf_import import spec_from_hf_config
 from planner.schema import Scenario
-from planner.validation import parse_document, validate
+from planner.validation import validate
 
-CONFIG_UPLOAD_LIMIT_BYTES = 20 * 2**20  # a config.json is a few KB; 20 MB is generous
+CONFIG_UPLOAD_LIMIT_BYTES = MAX_DOCUMENT_BYTES  # a config.json is a few KB
 MAX_CUSTOM_MODELS = 20  # per session
 LABEL_MAX_CHARS = 64
 DEFAULT_LABEL = "custom-model"
@@ -97,7 +101,7 @@ def add_config_upload(
             "start over",
             where=where,
         )
-    raw = parse_document(data.decode("utf-8", "replace"), where, json_only=True)
+    raw = parse_document(decode_text(data, where), where, json_only=True)
     label = unique_label(clean_label(wanted_name), set(customs) | reserved)
     spec_from_hf_config(raw, name=label, where=where)
     customs[label] = str(store_upload(data, "config"))
@@ -120,19 +124,25 @@ UPLOADED_TRACE = "(uploaded trace)"  # stands for the trace file given beside th
 
 
 def uploaded_scenario(
-    text: str, where: str, customs: dict[str, str], trace_uploaded: bool = False
+    text: str,
+    where: str,
+    customs: dict[str, str],
+    trace_uploaded: bool = False,
+    bundled: dict[str, str] | None = None,
 ) -> Scenario:
     """A scenario from an uploaded YAML. It may name catalog models or the models added in
-    this session (by their label), but no file on the server: a ``model`` path, an
-    empirical distribution's ``file``, or a ``workload.trace`` without an uploaded trace
-    (its path is then replaced by the upload) is refused with one line naming the field."""
+    this session (by their label) or shipped in the same zip (``bundled``: the model value
+    as written -> stored path), but no file on the server: a ``model`` path, an empirical
+    distribution's ``file``, or a ``workload.trace`` without an uploaded trace (its path is
+    then replaced by the upload) is refused with one line naming the field."""
     raw = parse_document(text, where)
     if not isinstance(raw, dict):
         raise KvplanError("a scenario is a YAML mapping (name: ..., model: ..., ...)", where=where)
     model = raw.get("model")
     if isinstance(model, str):
-        if model in customs:
-            raw = {**raw, "model": customs[model]}
+        known = {**customs, **(bundled or {})}
+        if model in known:
+            raw = {**raw, "model": known[model]}
         elif model not in catalog_names():
             raise KvplanError(
                 "is not a catalog model or a model added in this session; an uploaded "
@@ -160,3 +170,62 @@ def uploaded_scenario(
             field=at,
         )
     return validate(Scenario, raw, where)
+
+
+BUNDLE_MAX_MEMBERS = 200
+BUNDLE_MAX_BYTES = 4 * MAX_DOCUMENT_BYTES  # all members together, uncompressed
+
+
+def _member_bytes(bundle: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> bytes:
+    """A member's bytes, read with a limit whatever its header claims (zip bombs)."""
+    with bundle.open(info) as handle:
+        data = handle.read(MAX_DOCUMENT_BYTES + 1)
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise KvplanError(
+            f"is larger than the {MAX_DOCUMENT_BYTES:,}-byte limit",
+            where=f"{where}:{info.filename}",
+        )
+    return data
+
+
+def scenarios_from_zip(
+    data: bytes, where: str, customs: dict[str, str]
+) -> list[tuple[str, Scenario]]:
+    """The scenarios of an exported view (``kvplan-view.zip``): every ``*.yaml`` member,
+    its model a catalog name, a session model, or a config.json shipped in the zip (stored
+    under a generated name like any upload). Nothing is extracted by its own name."""
+    try:
+        bundle = zipfile.ZipFile(io.BytesIO(data))
+        infos = [i for i in bundle.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise KvplanError("not a zip file", where=where) from None
+    if len(infos) > BUNDLE_MAX_MEMBERS:
+        raise KvplanError(f"has more than {BUNDLE_MAX_MEMBERS} files", where=where)
+    if sum(i.file_size for i in infos) > BUNDLE_MAX_BYTES:
+        raise KvplanError(f"unpacks to more than {BUNDLE_MAX_BYTES:,} bytes", where=where)
+    with bundle:
+        bundled: dict[str, str] = {}
+        for info in infos:
+            if info.filename.endswith(".json"):
+                raw = _member_bytes(bundle, info, where)
+                member = f"{where}:{info.filename}"
+                spec_from_hf_config(
+                    parse_document(decode_text(raw, member), member, True),
+                    name=info.filename,
+                    where=member,
+                )
+                bundled[posixpath.normpath(info.filename)] = str(store_upload(raw, "config"))
+        out = []
+        for info in infos:
+            if not info.filename.endswith((".yaml", ".yml")):
+                continue
+            member = f"{where}:{info.filename}"
+            text = decode_text(_member_bytes(bundle, info, where), member)
+            folder = posixpath.dirname(info.filename)
+            relative = {
+                posixpath.relpath(name, folder or "."): path for name, path in bundled.items()
+            }
+            out.append((info.filename, uploaded_scenario(text, member, customs, bundled=relative)))
+    if not out:
+        raise KvplanError("holds no scenario (*.yaml)", where=where)
+    return sorted(out)

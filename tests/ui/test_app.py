@@ -49,9 +49,8 @@ def test_capacity_page_numbers_match_planner(app):
     rows = views.capacity_rows(DEFAULT)
     metrics = {m.label: m.value for m in app.metric}
     for row in rows:
-        assert (
-            metrics[f"{row['model']} on {row['gpu']}"]
-            == f"{row['max_concurrent_sequences']:,} sequences"
+        assert metrics[f"{row['model']} on {row['gpu']}"] == (
+            f"{row['max_concurrent_sequences']:,}"
         )
     spec = chart_spec(app)
     weights = next(t for t in spec["data"] if t["name"] == "weights")
@@ -70,7 +69,7 @@ def test_engine_selector_changes_capacity_to_that_engines_numbers(app):
     metrics = {m.label: m.value for m in app.metric}
     for row in rows:
         label = f"{row['model']} on {row['gpu']}"
-        assert metrics[label] == f"{row['max_concurrent_sequences']:,} sequences"
+        assert metrics[label] == f"{row['max_concurrent_sequences']:,}"
 
 
 def test_frontier_page_curves_match_planner(app):
@@ -88,12 +87,14 @@ def test_frontier_page_curves_match_planner(app):
 def test_cost_page_numbers_match_planner(app):
     at = goto(app, "cost")
     rows = views.cost_rows(DEFAULT)
-    metrics = {m.label: m.value for m in at.metric}
-    for row in rows:
-        if row.get("usd_per_month") is not None:
-            assert (
-                metrics[f"{row['model']} on {row['gpu']}"] == f"${row['usd_per_month']:,.0f}/month"
-            )
+    api = views.api_rows(DEFAULT)
+    shown = [m.value for m in at.metric if m.label == "self-hosted, per month"]
+    assert shown == [f"${r['usd_per_month']:,.0f}" for r in rows]
+    first_api = {}
+    for a in api:
+        first_api.setdefault(a["model"], a)
+    shown_api = [m.value for m in at.metric if m.label == "API, per month"]
+    assert shown_api == [f"${first_api[r['model']]['usd_per_month']:,.0f}" for r in rows]
     spec = chart_spec(at)
     output = next(t for t in spec["data"] if t["name"] == "self-hosted output")
     assert output["y"] == pytest.approx(
@@ -106,7 +107,7 @@ def test_compare_page_numbers_match_planner(app):
     rows = views.compare_rows(DEFAULT)
     metrics = {m.label: m.value for m in at.metric}
     for row in rows:
-        label = row["model"] + (" *" if row["beyond_max_context"] else "")
+        label = row["model"] + (" *" if row["beyond_max_context"] else "") + ": KV per sequence"
         assert metrics[label] == format_bytes(
             row["kv_bytes_per_sequence"] + row["state_bytes_per_sequence"]
         )
@@ -127,9 +128,7 @@ def test_sidebar_changes_reach_every_page(app):
     assert config.context_tokens == 2**20
     rows = views.capacity_rows(config)
     metrics = {m.label: m.value for m in app.metric}
-    assert (
-        metrics["deepseek-v4-pro on b200"] == f"{rows[0]['max_concurrent_sequences']:,} sequences"
-    )
+    assert metrics["deepseek-v4-pro on b200"] == (f"{rows[0]['max_concurrent_sequences']:,}")
     # The URL carries the view.
     assert app.query_params["models"] == "deepseek-v4-pro,deepseek-v4-flash"
     assert app.query_params["ctx"] == "1M"
@@ -145,12 +144,14 @@ def test_url_sets_the_view_and_bad_values_warn():
     config = at.session_state["view_config"]
     assert config.models == ("deepseek-v4-pro",)
     assert config.context_tokens == 2**19
-    warnings = " ".join(w.value for w in at.sidebar.warning)
-    assert "not-a-model" in warnings and "rps" in warnings
+    warnings = [w.value for w in at.sidebar.warning]
+    assert any("not-a-model" in w and w.startswith("link parameter models") for w in warnings)
+    assert any(w.startswith("link parameter rps=") for w in warnings)
 
 
 def test_simulate_page_runs_a_scenario_and_matches_the_simulator(app):
     at = goto(app, "simulate")
+    at.radio(key="sim_source").set_value("Example").run()
     at.selectbox(key="sim_example").set_value("chat-shared-prompt.yaml")
     at.number_input(key="sim_duration").set_value(10.0)
     at.number_input(key="sim_seed").set_value(4)

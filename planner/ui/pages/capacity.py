@@ -4,33 +4,44 @@ from __future__ import annotations
 
 import streamlit as st
 
+from planner.errors import KvplanError
 from planner.report.figures import memory_figure
-from planner.ui.common import capacity_rows, table, timed
+from planner.ui.common import capacity_rows, grid, plural, table, timed
 from planner.ui.state import current_config
 from planner.units import format_tokens
+
+CARDS_PER_ROW = 2
 
 config = current_config()
 st.title("Capacity")
 st.caption(
-    f"Per GPU, {config.gpus_per_replica} GPUs per replica, context "
+    f"Per GPU, {plural(config.gpus_per_replica, 'GPU')} per replica, context "
     f"{format_tokens(config.context_tokens)} tokens; the decode batch is as many "
-    "sequences as fit (up to max_num_seqs 256)."
+    "sequences as fit (up to the engine's max_num_seqs)."
 )
 with timed("capacity"):
-    rows = capacity_rows(config)
-    columns = st.columns(min(len(rows), 4))
-    for i, row in enumerate(rows):
-        col = columns[i % len(columns)]
+    try:
+        rows = capacity_rows(config)
+    except KvplanError as err:
+        st.error(str(err))
+        st.stop()
+    for col, row in zip(grid(len(rows), CARDS_PER_ROW), rows, strict=True):
         label = f"{row['model']} on {row['gpu']}"
         if "weights_gib" in row:
+            fits = row["fits"]
             col.metric(
                 label,
-                f"{row['max_concurrent_sequences']:,} sequences",
-                "fits" if row["fits"] else "does not fit",
-                delta_color="normal" if row["fits"] else "inverse",
+                f"{row['max_concurrent_sequences']:,}",
+                "sequences, fits" if fits else "does not fit",
+                delta_color="green" if fits else "red",
+                delta_arrow="off",
+                border=True,
+                help="most sequences of this context one replica holds at once",
             )
         else:
-            col.metric(label, "—", "does not fit", delta_color="inverse")
+            col.metric(
+                label, "—", "does not fit", delta_color="red", delta_arrow="off", border=True
+            )
             col.caption(row["note"])
     if any("weights_gib" in r for r in rows):
         st.plotly_chart(memory_figure(rows), width="stretch")

@@ -4,34 +4,43 @@ from __future__ import annotations
 
 import streamlit as st
 
+from planner.errors import KvplanError
 from planner.report.figures import compare_figure
-from planner.ui.common import compare_rows, table, timed
+from planner.ui.common import compare_rows, grid, plural, table, timed
 from planner.ui.state import current_config
 from planner.units import format_bytes, format_tokens
+
+CARDS_PER_ROW = 2
 
 config = current_config()
 st.title("Compare models")
 st.caption(
     f"At {format_tokens(config.context_tokens)} tokens of context; replicas and cost "
-    f"for the traffic on {config.gpus[0]} x {config.gpus_per_replica}. "
+    f"for the traffic on {config.gpus_per_replica} x {config.gpus[0]} per replica. "
     "* = beyond the model's maximum context (computed hypothetically)."
 )
 with timed("compare"):
-    rows = compare_rows(config)
-    columns = st.columns(max(min(len(rows), 4), 1))
-    for i, row in enumerate(rows):
-        col = columns[i % len(columns)]
+    try:
+        rows = compare_rows(config)
+    except KvplanError as err:
+        st.error(str(err))
+        st.stop()
+    first = rows[0]["model"] if rows else ""
+    for i, (col, row) in enumerate(zip(grid(len(rows), CARDS_PER_ROW), rows, strict=True)):
+        ratio = row["kv_ratio_vs_first"]
         col.metric(
-            row["model"] + (" *" if row["beyond_max_context"] else ""),
+            row["model"] + (" *" if row["beyond_max_context"] else "") + ": KV per sequence",
             format_bytes(row["kv_bytes_per_sequence"] + row["state_bytes_per_sequence"]),
-            f"{100 * (row['kv_ratio_vs_first'] or 0):.1f}% KV of the first",
-            delta_color="off",
+            "the reference" if i == 0 else f"{100 * (ratio or 0):.1f}% of {first}'s",
+            delta_color="gray",
+            delta_arrow="off",
+            border=True,
         )
         col.caption(
             f"{row['decode_flops_per_token'] / 1e9:,.1f} GFLOP/token, weights "
             f"{format_bytes(row['weight_bytes'])}"
             + (
-                f"; {row['replicas']} replicas, ${row['usd_per_month']:,.0f}/month"
+                f"; {plural(row['replicas'], 'replica')}, ${row['usd_per_month']:,.0f}/month"
                 if row["replicas"]
                 else f"; {row['note']}"
             )

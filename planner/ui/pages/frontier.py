@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import streamlit as st
 
+from planner.errors import KvplanError
 from planner.report.figures import frontier_figure
-from planner.ui.common import frontier_rows, table, timed
+from planner.ui.common import frontier_rows, plural, table, timed
 from planner.ui.state import current_config
 
 config = current_config()
 st.title("Concurrency vs context")
 st.caption(
-    f"Most sequences one replica of {config.gpus_per_replica} GPUs holds at each "
+    f"Most sequences one replica of {plural(config.gpus_per_replica, 'GPU')} holds at each "
     "context (paged blocks, fixed per-sequence state included). Hover for exact "
     "numbers; 0 beyond a model's maximum context."
 )
 with timed("frontier"):
-    rows = frontier_rows(config)
+    try:
+        rows = frontier_rows(config)
+    except KvplanError as err:
+        st.error(str(err))
+        st.stop()
     st.plotly_chart(frontier_figure(rows), width="stretch")
     not_fitting = sorted({(r["model"], r["gpu"]) for r in rows if not r["fits"]})
     for model, gpu in not_fitting:
