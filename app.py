@@ -14,6 +14,7 @@ navigation = st.navigation(
         st.Page(f"{PAGES}/capacity.py", title="Capacity", default=True),
         st.Page(f"{PAGES}/frontier.py", title="Frontier"),
         st.Page(f"{PAGES}/cost.py", title="Cost"),
+        st.Page(f"{PAGES}/search.py", title="Search"),
         st.Page(f"{PAGES}/simulate.py", title="Simulate"),
         st.Page(f"{PAGES}/compare.py", title="Compare"),
     ]

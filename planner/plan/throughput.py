@@ -49,7 +49,7 @@ DEFAULT_TTFT_PERCENTILE = 0.9
 # Utilisations are rounded up to this step before a queue is solved (a wait percentile
 # grows with utilisation, so rounding up errs on the slow side; solved queues are cached).
 UTILISATION_STEP = 1e-3
-CURVE_CHUNK = 256  # batches evaluated at once when a curve stops at a TPOT limit
+CURVE_CHUNK = 1024  # batches evaluated at once when a curve stops at a TPOT limit
 
 
 @dataclass(frozen=True)

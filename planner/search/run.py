@@ -335,9 +335,15 @@ def pareto_batches(cap: int) -> np.ndarray:
 
 
 def _grid_steps(times: ReplicaTimes) -> tuple[np.ndarray, np.ndarray]:
-    """(batches, decode step seconds) on the layout's Pareto grid."""
+    """(batches, decode step seconds) on the layout's Pareto grid: from the sizing curve
+    where it reaches, the rest computed."""
     b = pareto_batches(times.curve.cap)
-    steps = decode_times_s(times.deployed, b, times.curve_context_tokens)
+    known = len(times.curve.step_s)
+    steps = np.empty(len(b), dtype=np.float64)
+    inside = b <= known
+    steps[inside] = times.curve.step_s[b[inside] - 1]
+    if not np.all(inside):
+        steps[~inside] = decode_times_s(times.deployed, b[~inside], times.curve_context_tokens)
     return b.astype(np.float64), steps
 
 
