@@ -255,8 +255,9 @@ def expanded_size(root: Node, limit: int = MAX_YAML_NODES) -> int:
 
 def parse_yaml(text: str, where: str) -> Any:
     """One YAML document with the limits above (safe tags only)."""
-    loader = _LimitedLoader(text, where)
+    loader: _LimitedLoader | None = None
     try:
+        loader = _LimitedLoader(text, where)  # the reader rejects control characters here
         node = loader.get_single_node()
         if node is None:
             return None
@@ -267,6 +268,12 @@ def parse_yaml(text: str, where: str) -> Any:
                 expected=f"at most {MAX_YAML_NODES:,} values with aliases expanded",
             )
         return loader.construct_document(node)
+    except yaml.reader.ReaderError as err:
+        raise ConfigError(
+            f"not valid YAML: character {err.character!r} at offset {err.position:,} is not "
+            "allowed",
+            where=where,
+        ) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
@@ -276,7 +283,8 @@ def parse_yaml(text: str, where: str) -> Any:
     except RecursionError:  # defence in depth: compose_node's depth check comes first
         raise ConfigError("nested too deeply", where=where) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 # --------------------------------------------------------------------------- writing

@@ -83,6 +83,12 @@ def test_yaml_huge_integer_is_one_line_error() -> None:
     assert "line 1" in one_line(err)
 
 
+@pytest.mark.parametrize("text", ["x: \x00", "\x01\x02", "a: b\x7f"])
+def test_yaml_control_characters_are_one_line_errors(text: str) -> None:
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        kio.parse_yaml(text, "ctl.yaml")
+
+
 def test_yaml_unsafe_tag_is_rejected() -> None:
     with pytest.raises(ConfigError, match="not valid YAML"):
         kio.parse_yaml("x: !!python/object/apply:os.system ['true']", "evil.yaml")

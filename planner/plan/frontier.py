@@ -10,6 +10,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from planner.errors import KvplanError
 from planner.hardware import GPU
+from planner.limits import MAX_FRONTIER_POINTS
 from planner.model.model import Model
 from planner.plan.deployed import Deployed
 from planner.plan.memory import (
@@ -75,6 +76,13 @@ def log_spaced_contexts(
     low_tokens: int = 1024, high_tokens: int = 2**20, points: int = 64
 ) -> NDArray[np.int64]:
     """Context grid for plots: log-spaced, whole tokens, sorted and unique."""
+    if not 1 <= points <= MAX_FRONTIER_POINTS:
+        raise KvplanError(
+            "not a number of points",
+            field="points",
+            value=points,
+            expected=f"1 to {MAX_FRONTIER_POINTS:,}",
+        )
     if low_tokens < 1 or high_tokens < low_tokens:
         raise KvplanError(
             "context range must satisfy 1 <= min <= max",
