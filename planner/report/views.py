@@ -413,13 +413,25 @@ def compare_rows(config: ViewConfig) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- exports
+CSV_DECIMALS = (  # first match wins: (name prefix or suffix, decimals)
+    ("usd_per_million", 4),
+    ("usd_per_month", 0),
+    ("tokens_per_s", 0),
+    ("_bytes", 0),
+    ("_tokens", 0),
+    ("_s", 4),
+    ("_ratio", 4),
+    ("_vs_first", 4),
+)
+
+
 def csv_decimals(column: str) -> int:
-    """Decimals a CSV column is rounded to, from the unit in its name."""
-    if column.startswith("usd_per_month") or column.endswith(("_bytes", "_tokens", "tokens_per_s")):
-        return 0
-    if column.startswith("usd_per_million") or column.endswith(("_s", "_ratio", "_vs_first")):
-        return 4
-    return 2  # GiB, ms, $/GPU-hour, percentages and the rest
+    """Decimals a CSV column is rounded to, from the unit in its name (CSV_DECIMALS); 2 for
+    the rest (GiB, ms, $/GPU-hour, percentages)."""
+    for part, decimals in CSV_DECIMALS:
+        if column.startswith(part) or column.endswith(part):
+            return decimals
+    return 2
 
 
 def _rounded(column: str, value: Any) -> Any:

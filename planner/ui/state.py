@@ -149,7 +149,7 @@ def _prices(text: str) -> dict[str, float]:
     for item in text.split(","):
         gpu, _, usd = item.partition(":")
         if gpu not in gpu_names():
-            raise ValueError(f"{expected}; unknown GPU {gpu!r}")
+            raise ValueError(f"{expected}; unknown GPU {_short(gpu)}")
         out[gpu] = _number(usd, PRICE_RANGE, "usd")
     return out
 

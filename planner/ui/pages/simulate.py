@@ -25,7 +25,7 @@ from planner.schema import Scenario
 from planner.sim.run import load_scenario
 from planner.ui.bounded import run_bounded
 from planner.ui.common import cost_rows, plural, table, timed
-from planner.ui.sim_jobs import MAX_DURATION_S, simulate
+from planner.ui.sim_jobs import MAX_DURATION_S, check_size, simulate
 from planner.ui.state import SIM_VIEW_REQUEST_KEY, current_config
 from planner.ui.uploads import scenarios_from_zip, store_upload, uploaded_scenario
 
@@ -87,6 +87,8 @@ def _run(
     scenarios: list[tuple[str, Scenario]], mode: str, seed: int, trace: str | None
 ) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
+    for _, scenario in scenarios:
+        check_size(scenario)  # refuse an oversized run before starting any
     bar = st.progress(0.0, text="simulating...")
     try:
         for i, (label, scenario) in enumerate(scenarios):
@@ -359,9 +361,29 @@ if stored is not None:
         labels, results = stored["labels"], stored["results"]
         if stored["plan"]:
             st.subheader("Plan vs simulation")
+            q = f"p{stored['percentile']:g}"
             table(
                 _plan_vs_simulation(stored["plan"], results, stored["percentile"]),
                 "plan_vs_simulation",
+                columns={
+                    "planned_replicas": st.column_config.NumberColumn("replicas (plan)"),
+                    "simulated_replicas": st.column_config.NumberColumn("replicas (simulated)"),
+                    f"planned_ttft_{q}_s": st.column_config.NumberColumn(
+                        f"TTFT {q} (plan, s)", format="%.3f"
+                    ),
+                    f"simulated_ttft_{q}_s": st.column_config.NumberColumn(
+                        f"TTFT {q} (simulated, s)", format="%.3f"
+                    ),
+                    "planned_tpot_ms": st.column_config.NumberColumn(
+                        "TPOT (plan, ms)", format="%.1f"
+                    ),
+                    "simulated_tpot_mean_ms": st.column_config.NumberColumn(
+                        "TPOT mean (simulated, ms)", format="%.1f"
+                    ),
+                    "simulated_goodput": st.column_config.NumberColumn(
+                        "goodput (simulated)", format="percent"
+                    ),
+                },
             )
         index = 0
         if len(labels) > 1:
