@@ -36,7 +36,7 @@ T = TypeVar("T")
 MEMORY_LIMIT_BYTES = 4 * 2**30  # address space of one child: the planner needs ~1 GiB
 POLL_S = 0.05
 # Imported once by the fork server, so every child starts warm.
-PRELOAD = ["planner.report.views", "planner.sim.run", "planner.ui.bounded"]
+PRELOAD = ["planner.report.views", "planner.sim.run", "planner.ui.bounded", "planner.ui.sim_jobs"]
 
 _context: Any = None
 

@@ -91,7 +91,7 @@ def test_reasoning_mix_states_what_it_adds():
 def test_metric_notes_have_no_arrows():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
     at.run()
-    for page in ("capacity", "cost", "compare"):
+    for page in ("capacity", "cost", "compare", "search"):
         if page != "capacity":
             at.switch_page(str(ROOT / "planner" / "ui" / "pages" / f"{page}.py")).run()
         assert not at.exception

@@ -10,13 +10,15 @@ import streamlit as st
 from planner.errors import KvplanError
 from planner.report.search_view import search_data, search_figure, search_spec_for, top_rows
 from planner.search.spec import DEFAULT_GPU_COUNTS, SearchSpec
-from planner.ui.common import table, timed
+from planner.ui.bounded import run_bounded
+from planner.ui.common import PAGE_TIME_LIMIT_S, table, timed
 from planner.ui.state import current_config
 
 
 @st.cache_data(show_spinner=False, max_entries=16, hash_funcs={SearchSpec: repr})
 def _search(spec: SearchSpec) -> dict[str, Any]:
-    return search_data(spec)
+    # In a child process with a time and memory limit (planner.ui.bounded).
+    return run_bounded(search_data, spec, time_limit_s=PAGE_TIME_LIMIT_S, what="the search")
 
 
 # Replica sizes searched when the page opens (up to two nodes): the wider space of
@@ -59,6 +61,7 @@ with timed("search"), st.spinner("searching layouts"):
         f"${best['usd_per_month']:,.0f}",
         f"{best['gpus_total']:,} GPUs",
         delta_color="off",
+        delta_arrow="off",
     )
     cards[1].metric("USD per million tokens", f"${best['usd_per_million_tokens']:.4f}")
     cards[2].metric(
@@ -66,6 +69,7 @@ with timed("search"), st.spinner("searching layouts"):
         f"{best['ttft_at_percentile_s']:,.3f} s",
         f"mean {best['ttft_s']:,.3f} s",
         delta_color="off",
+        delta_arrow="off",
     )
     cards[3].metric("TPOT at this load", f"{best['tpot_s'] * 1e3:,.1f} ms")
     st.plotly_chart(search_figure(data), width="stretch")
