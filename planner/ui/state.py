@@ -63,7 +63,7 @@ from planner.errors import KvplanError
 from planner.hardware import gpu_names, load_gpu
 from planner.model.catalog import catalog_names
 from planner.report.view_export import export_bundle
-from planner.report.views import REASONING_MODES, ViewConfig
+from planner.report.views import REASONING_MODES, ViewConfig, screen_text
 from planner.ui.common import page_rows
 from planner.ui.uploads import DEFAULT_LABEL, LABEL_MAX_CHARS, add_config_upload
 from planner.units import format_tokens, parse_token_count
@@ -329,6 +329,15 @@ def _plural(count: float, noun: str) -> str:
     return f"{count:,.0f} {noun}{'' if round(count) == 1 else 's'}"
 
 
+def _bounded_number(
+    target: Any, label: str, bounds: tuple[float, float], step: float, key: str, **kw: Any
+) -> Any:
+    """A number input that cannot leave ``bounds`` (every number widget of the sidebar)."""
+    return target.number_input(
+        label, min_value=bounds[0], max_value=bounds[1], step=step, key=key, **kw
+    )
+
+
 def _custom_model_uploader() -> tuple[tuple[str, str], ...]:
     """A Hugging Face config.json upload, validated, stored under a generated name (the
     name typed here is only a label) and kept for the session."""
@@ -354,7 +363,7 @@ def _custom_model_uploader() -> tuple[tuple[str, str], ...]:
                     added[upload.file_id] = label
                     st.success(f"{label} added: pick it under Models")
                 except KvplanError as err:
-                    st.error(str(err))
+                    st.error(screen_text(err))
     return tuple(sorted(customs.items()))
 
 
@@ -382,13 +391,13 @@ def price_input(gpu: str, container: Any = None) -> float:
     profile_price = load_gpu(gpu).price_usd_per_hour
     prices: dict[str, float] = st.session_state.setdefault(PRICES_KEY, {})
     st.session_state[f"price_{gpu}"] = float(prices.get(gpu, profile_price))
-    value = target.number_input(
+    value = _bounded_number(
+        target,
         f"$/GPU-hour for {gpu}",
-        min_value=PRICE_RANGE[0],
-        max_value=PRICE_RANGE[1],
-        step=0.1,
+        PRICE_RANGE,
+        0.1,
+        f"price_{gpu}",
         format="%.2f",
-        key=f"price_{gpu}",
         on_change=_set_price,
         args=(gpu,),
         help=f"the profile's estimate is ${profile_price:.2f} "
@@ -464,26 +473,10 @@ def sidebar() -> ViewConfig:
         "Context length (tokens)", CONTEXT_OPTIONS, format_func=format_tokens, key="w_ctx"
     )
     with sb.expander("Traffic", expanded=True):
-        rps = st.number_input(
-            "Requests per second",
-            min_value=RATE_RANGE[0],
-            max_value=RATE_RANGE[1],
-            step=1.0,
-            key="w_rps",
-        )
-        input_tokens = st.number_input(
-            "Mean prompt tokens",
-            min_value=TOKEN_RANGE[0],
-            max_value=TOKEN_RANGE[1],
-            step=512,
-            key="w_in",
-        )
-        answer = st.number_input(
-            "Mean answer tokens (without reasoning)",
-            min_value=TOKEN_RANGE[0],
-            max_value=TOKEN_RANGE[1],
-            step=64,
-            key="w_ans",
+        rps = _bounded_number(st, "Requests per second", RATE_RANGE, 1.0, "w_rps")
+        input_tokens = _bounded_number(st, "Mean prompt tokens", TOKEN_RANGE, 512, "w_in")
+        answer = _bounded_number(
+            st, "Mean answer tokens (without reasoning)", TOKEN_RANGE, 64, "w_ans"
         )
         st.caption("Reasoning-mode mix (%)")
         shares = [st.slider(mode, 0, 100, key=f"w_mix_{mode}") for mode in REASONING_MODES]
@@ -496,21 +489,21 @@ def sidebar() -> ViewConfig:
             help="share of prompt tokens found in the prefix cache (prefill skips them; "
             "APIs bill them at the cached-input price)",
         )
-        slo = st.number_input(
+        slo = _bounded_number(
+            st,
             "TPOT SLO (ms)",
-            min_value=TPOT_RANGE_MS[0],
-            max_value=TPOT_RANGE_MS[1],
-            step=5.0,
-            key="w_slo",
+            TPOT_RANGE_MS,
+            5.0,
+            "w_slo",
             help="time per output token the replica count is sized for",
         )
         c1, c2 = st.columns(2)
-        ttft = c1.number_input(
+        ttft = _bounded_number(
+            c1,
             "TTFT SLO (s)",
-            min_value=TTFT_RANGE_S[0],
-            max_value=TTFT_RANGE_S[1],
-            step=0.5,
-            key="w_ttft",
+            TTFT_RANGE_S,
+            0.5,
+            "w_ttft",
             help="time to first token; replicas are sized so it holds at the percentile",
         )
         ttftp = c2.selectbox(

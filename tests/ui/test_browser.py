@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, urlencode, urlparse
 
 import pytest
 import yaml
+from small_view import SMALL_VIEW
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -48,19 +49,6 @@ CHROMIUM_ARGS = [
 ]
 SERVER_START_TIMEOUT_S = 60
 RENDER_TIMEOUT_MS = 90_000
-# One model on one GPU, small enough to simulate in seconds: V4-Flash on 4 x H200 at
-# 6 requests/s of 4K-token prompts and 256-token answers, no reasoning, TPOT SLO 50 ms.
-SMALL_VIEW = {
-    "models": "deepseek-v4-flash",
-    "gpus": "h200",
-    "n": "4",
-    "rps": "6",
-    "in": "4096",
-    "ans": "256",
-    "mix": "100,0,0",
-    "slo": "50",
-    "ttft": "1",
-}
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it with apt-get)"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from small_view import SMALL_VIEW
 from streamlit.testing.v1 import AppTest
 
 from planner.errors import KvplanError
@@ -21,17 +22,6 @@ from planner.ui.pages.simulate import example_files
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 SIMULATE = str(ROOT / "planner" / "ui" / "pages" / "simulate.py")
-SMALL_VIEW = {
-    "models": "deepseek-v4-flash",
-    "gpus": "h200",
-    "n": "4",
-    "rps": "6",
-    "in": "4096",
-    "ans": "256",
-    "mix": "100,0,0",
-    "slo": "50",
-    "ttft": "1",
-}
 
 
 def simulate_page() -> AppTest:
