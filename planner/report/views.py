@@ -435,6 +435,8 @@ def csv_decimals(column: str) -> int:
 
 
 def _rounded(column: str, value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return ""  # not known (a request that never produced a token): a blank cell
     if isinstance(value, float) and math.isfinite(value):
         decimals = csv_decimals(column)
         return round(value) if decimals == 0 else round(value, decimals)
@@ -443,7 +445,7 @@ def _rounded(column: str, value: Any) -> Any:
 
 def rows_to_csv(rows: list[dict[str, Any]]) -> str:
     """CSV text with a header of every key that appears (spreadsheet-ready), floats
-    rounded by the unit in the column's name (``csv_decimals``)."""
+    rounded by the unit in the column's name (``csv_decimals``), NaN as an empty cell."""
     columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]

@@ -43,9 +43,12 @@ values, restored after a page switch), ``sim_view_request`` (a ViewConfig the
 "Simulate this view" button hands to the Simulate page), ``sim_*`` (the Simulate page).
 
 For page authors: read the view with ``current_config()``; give page-specific link
-parameters a prefix of the page's name (``mig_phase``) and read them with
-:func:`page_param` (validated, one warning line, never an exception); the sidebar leaves
-keys it does not own alone.
+parameters a prefix of the page's name (``mig_phase``), read them with :func:`page_param`
+(validated with a parser such as :func:`one_of` or :func:`number_in`; one warning line,
+never an exception) and write them with :func:`write_page_params`; the sidebar leaves keys
+it does not own alone. The Simulate page's own parameters: ``sim_src`` (view, example,
+upload), ``sim_ex`` (an example's file name), ``sim_mode`` (fast, exact), ``sim_seed``,
+``sim_for`` (seconds of arrivals, 0 = as in the scenario).
 """
 
 from __future__ import annotations
@@ -318,6 +321,23 @@ def page_param(key: str, parse: Callable[[str], T], default: T) -> T:
     except (ValueError, KvplanError) as err:
         st.warning(f"link parameter {key}={_short(text)} ignored: expected {err}")
         return default
+
+
+def write_page_params(params: dict[str, str]) -> None:
+    """Write a page's own link parameters (prefixed by the page's name); others untouched."""
+    for key, value in params.items():
+        if st.query_params.get(key) != value:
+            st.query_params[key] = value
+
+
+def one_of(options: list[Any], what: str) -> Callable[[str], Any]:
+    """A parser for :func:`page_param`: the option whose text is the value."""
+    return lambda text: _choice(text, options, what)
+
+
+def number_in(bounds: tuple[float, float], what: str) -> Callable[[str], float]:
+    """A parser for :func:`page_param`: a finite number within ``bounds``."""
+    return lambda text: _number(text, bounds, what)
 
 
 # --------------------------------------------------------------------------- sidebar

@@ -47,6 +47,7 @@ def test_csv_values_are_rounded_by_unit():
             "kv_ratio_vs_first": 0.0761234567,
             "replicas": 8,
             "fits": True,
+            "finish_s": float("nan"),
         }
     ]
     (row,) = list(csv.DictReader(io.StringIO(rows_to_csv(rows))))
@@ -61,6 +62,7 @@ def test_csv_values_are_rounded_by_unit():
         "kv_ratio_vs_first": "0.0761",
         "replicas": "8",
         "fits": "True",
+        "finish_s": "",
     }
 
 

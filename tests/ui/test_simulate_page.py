@@ -173,3 +173,40 @@ def test_bounded_work_passes_errors_and_progress_through():
     seen: list[float] = []
     assert run_bounded(_progress_then_return, time_limit_s=30.0, what="w", progress=seen.append)
     assert seen == sorted(seen) and all(0 < f <= 1 for f in seen)
+
+
+def test_a_link_carries_the_simulate_settings():
+    at = AppTest.from_file(APP, default_timeout=180)
+    link = {
+        "sim_src": "example",
+        "sim_ex": "chat-shared-prompt.yaml",
+        "sim_mode": "exact",
+        "sim_seed": "42",
+        "sim_for": "30",
+    }
+    for key, value in link.items():
+        at.query_params[key] = value
+    at.run()
+    at.switch_page(SIMULATE).run()
+    assert not at.exception and not at.warning
+    assert at.radio(key="sim_source").value == "Example"
+    assert at.selectbox(key="sim_example").value == "chat-shared-prompt.yaml"
+    assert at.selectbox(key="sim_mode").value == "exact"
+    assert at.number_input(key="sim_seed").value == 42
+    assert at.number_input(key="sim_duration").value == 30.0
+    assert {k: at.query_params[k] for k in link} == link
+
+
+def test_bad_simulate_link_parameters_warn_once_each():
+    at = AppTest.from_file(APP, default_timeout=180)
+    bad = {"sim_src": "ftp", "sim_ex": "../../x.yaml", "sim_mode": "slow", "sim_seed": "-1"}
+    bad["sim_for"] = "1e30"
+    for key, value in bad.items():
+        at.query_params[key] = value
+    at.run()
+    at.switch_page(SIMULATE).run()
+    assert not at.exception
+    warnings = [w.value for w in at.warning]
+    for key in bad:
+        assert sum(w.startswith(f"link parameter {key}=") for w in warnings) == 1
+    assert at.number_input(key="sim_duration").value == 0.0

@@ -41,7 +41,8 @@ HOSTILE = [
     "50,40,10", "-5,50,55", "1.5,2,3", "h200:2.5", "h200:-1", "h200:nan", "nope:1",
     "h200:1,b200:1e9", "vllm", "sglang", "tgi", "fp8", "fp4", "model default",
     "deepseek-v4-flash", "deepseek-v3.2,nope", ",,,", "../../../etc/passwd", "%00", "\x00",
-    "\u00e9\u4e2d", "x" * 300, "True", "None", "[1]", "{}",
+    "\u00e9\u4e2d", "x" * 300, "True", "None", "[1]", "{}", "view", "example", "upload",
+    "chat-shared-prompt.yaml", "exact", "fast", "3600", "3601",
 ]  # fmt: skip
 values = st.one_of(
     st.sampled_from(HOSTILE),
@@ -50,7 +51,8 @@ values = st.one_of(
     st.text(max_size=40),
     st.lists(st.sampled_from([*catalog_names(), *gpu_names(), "x"]), max_size=4).map(",".join),
 )
-keys = st.one_of(st.sampled_from(SIDEBAR_PARAMS), st.text(max_size=8))
+SIMULATE_PARAMS = ("sim_src", "sim_ex", "sim_mode", "sim_seed", "sim_for")
+keys = st.one_of(st.sampled_from([*SIDEBAR_PARAMS, *SIMULATE_PARAMS]), st.text(max_size=8))
 links = st.dictionaries(keys, values, max_size=8)
 
 
@@ -110,3 +112,6 @@ def test_every_page_renders_whatever_the_link(query, page):
     assert not at.exception, at.exception
     for warning in at.sidebar.warning:
         assert warning.value.startswith("link parameter ") and "\n" not in warning.value
+    for warning in at.warning:
+        if warning.value.startswith("link parameter "):
+            assert "\n" not in warning.value and len(warning.value) < 400

@@ -26,7 +26,14 @@ from planner.sim.run import load_scenario
 from planner.ui.bounded import run_bounded
 from planner.ui.common import cost_rows, plural, table, timed
 from planner.ui.sim_jobs import MAX_DURATION_S, check_size, simulate
-from planner.ui.state import SIM_VIEW_REQUEST_KEY, current_config
+from planner.ui.state import (
+    SIM_VIEW_REQUEST_KEY,
+    current_config,
+    number_in,
+    one_of,
+    page_param,
+    write_page_params,
+)
 from planner.ui.uploads import scenarios_from_zip, store_upload, uploaded_scenario
 
 SCENARIO_DIR = Path(__file__).resolve().parents[3] / "scenarios"
@@ -241,6 +248,22 @@ st.caption(
     "paged KV, prefix cache and preemption. Step times come from the same roofline "
     f"as the other pages. Each run stops at {SIM_TIME_LIMIT_S:g} s of computing."
 )
+LINK_SOURCES = {"view": "This view", "example": "Example", "upload": "Upload"}
+if not st.session_state.get("_sim_link_loaded"):  # the link's settings, once per session
+    st.session_state["_sim_link_loaded"] = True
+    source_key = page_param("sim_src", one_of(list(LINK_SOURCES), "simulation source"), None)
+    if source_key is not None:
+        st.session_state["sim_source"] = LINK_SOURCES[source_key]
+    example = page_param("sim_ex", one_of(example_files()[0], "an example scenario"), None)
+    if example is not None:
+        st.session_state["sim_example"] = example
+    st.session_state["sim_mode"] = page_param("sim_mode", one_of(["fast", "exact"], "mode"), "fast")
+    st.session_state["sim_seed"] = int(
+        page_param("sim_seed", number_in((0, 2**32 - 1), "seed"), 0.0)
+    )
+    st.session_state["sim_duration"] = page_param(
+        "sim_for", number_in((0, MAX_DURATION_S), "seconds of arrivals"), 0.0
+    )
 if st.session_state.pop(SIM_VIEW_REQUEST_KEY, None) is not None:
     st.session_state["sim_source"] = "This view"
     st.session_state["sim_autorun"] = True
@@ -304,15 +327,25 @@ trace_upload = st.file_uploader(
 )
 col1, col2, col3 = st.columns(3)
 mode = col1.selectbox("Mode", ["fast", "exact"], key="sim_mode")
-seed = col2.number_input("Seed", min_value=0, max_value=2**32 - 1, value=0, step=1, key="sim_seed")
+seed = col2.number_input("Seed", min_value=0, max_value=2**32 - 1, step=1, key="sim_seed")
 duration = col3.number_input(
     "Arrivals for (s), 0 = as in the scenario",
     min_value=0.0,
     max_value=MAX_DURATION_S,
-    value=0.0,
     step=10.0,
     key="sim_duration",
 )
+write_page_params(
+    {
+        "sim_src": {v: k for k, v in LINK_SOURCES.items()}[source],
+        "sim_mode": str(mode),
+        "sim_seed": str(int(seed)),
+        "sim_for": f"{duration:g}",
+        **({"sim_ex": str(st.session_state["sim_example"])} if source == "Example" else {}),
+    }
+)
+if source == "Upload":
+    st.caption("A link carries these settings but not the uploaded files.")
 if duration > 0:
     chosen = [(n, s.model_copy(update={"duration_s": float(duration)})) for n, s in chosen]
 for _, scenario in chosen:
