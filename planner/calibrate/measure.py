@@ -603,12 +603,15 @@ def _attention_shapes(quick: bool) -> Iterator[tuple[str, dict[str, Any]]]:
                         "causal": False,
                     },
                 )
-        prompts = [(t, t) for t in (QUICK_PREFILL_TOKENS if quick else PREFILL_TOKENS)]
-        for t, ctx in prompts + ([] if quick else list(PREFILL_CHUNKS)):
+        prompts = [(1, t, t) for t in (QUICK_PREFILL_TOKENS if quick else PREFILL_TOKENS)]
+        if not quick:
+            prompts += [(1, t, ctx) for t, ctx in PREFILL_CHUNKS]
+            prompts += [(b, t, t) for b, t in PREFILL_BATCHED]
+        for b, t, ctx in prompts:
             yield (
                 "gqa_prefill",
                 {
-                    "batch": 1,
+                    "batch": b,
                     "q_tokens": t,
                     "context": ctx,
                     "heads": hq,
