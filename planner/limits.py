@@ -59,6 +59,12 @@ MAX_BATCHED_TOKENS = 1_048_576  # also sizes the step-time tables (one entry per
 MAX_NUM_SEQS = 1_048_576
 MAX_RUNTIME_RESERVE_GIB = MAX_HBM_GIB
 MAX_STEP_OVERHEAD_MS = 60_000.0
+# A fitted step-time correction (kvplan calibrate --from-bench) outside 0.1x-10x is a
+# different deployment, not a correction.
+MIN_STEP_TIME_SCALE = 0.1
+MAX_STEP_TIME_SCALE = 10.0
+# A calibrated GPU profile's curves as JSON (a real one is ~10 KB).
+MAX_CALIBRATION_JSON_CHARS = 1_000_000
 
 # ---------------------------------------------------------------- simulation
 SECONDS_PER_YEAR = 365 * 86_400

@@ -376,6 +376,19 @@ class HardwareProfile(Frozen):
 EngineName = Literal["vllm", "sglang", "trtllm"]
 
 
+class GpuCalibration(Frozen):
+    """Kernel-efficiency curves fitted to the user's own GPU (``kvplan calibrate``), carried
+    with the deployment so that every step time (plan, simulation, search) uses them.
+    The curves are the JSON of a ``planner.plan.efficiency.schema.KernelFits`` (validated
+    where they are used, in the plan layer); they apply only on the GPU they name."""
+
+    gpu: Label = Field(description="kvplan GPU profile the curves were fitted for")
+    label: str = Field(max_length=300, description="how outputs name this calibration")
+    kernel_fits_json: str = Field(
+        max_length=lim.MAX_CALIBRATION_JSON_CHARS, description="the fitted curves (JSON)"
+    )
+
+
 class Deployment(Frozen):
     """How one replica is laid out and run."""
 
@@ -445,6 +458,36 @@ class Deployment(Frozen):
     )
     mtp: bool = Field(False, description="MTP speculative decoding (one draft token per step)")
     mtp_acceptance_rate: float = Field(0.85, ge=0, le=1)
+    gpu_memory_gib: float | None = Field(
+        None,
+        gt=0,
+        le=lim.MAX_HBM_GIB,
+        description="GPU memory as the engine sees it (torch's total, a log's "
+        "total_gpu_memory); None: the GPU profile's hbm_gib",
+    )
+    activation_gib: float | None = Field(
+        None,
+        ge=0,
+        le=lim.MAX_RUNTIME_RESERVE_GIB,
+        description="peak activation memory per GPU the engine profiled (vLLM's 'PyTorch "
+        "activation peak memory'); None: the engine's estimate",
+    )
+    step_time_scale: float = Field(
+        1.0,
+        ge=lim.MIN_STEP_TIME_SCALE,
+        le=lim.MAX_STEP_TIME_SCALE,
+        description="multiplies every kernel and collective time of a step: a per-deployment "
+        "correction fitted by kvplan calibrate --from-bench",
+    )
+    gpu_calibration: GpuCalibration | None = Field(
+        None, description="curves fitted to the user's own GPU (kvplan calibrate --gpu)"
+    )
+    terms_source: str | None = Field(
+        None,
+        max_length=500,
+        description="where the engine terms of this deployment came from (kvplan calibrate "
+        "--from-log / --from-bench), for outputs to name",
+    )
 
     @model_validator(mode="before")
     @classmethod

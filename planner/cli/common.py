@@ -8,15 +8,18 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.progress import Progress, TimeElapsedColumn
 
 from planner import limits as lim
+from planner.calibrate.profile import load_profile
+from planner.calibrate.terms import load_terms
 from planner.errors import ConfigError, KvplanError
-from planner.schema import Deployment
+from planner.hardware import load_gpu
+from planner.schema import Deployment, GpuCalibration, Scenario
 from planner.units import MAX_TOKEN_COUNT, parse_token_count
 from planner.validation import read_document, validate
 
@@ -222,6 +225,98 @@ def add_deployment_flags(p: argparse.ArgumentParser) -> None:
     add_kv_dtype(p)
 
 
+def add_calibration_flags(p: argparse.ArgumentParser, engine_terms: bool = True) -> None:
+    """--gpu-profile (kernel curves measured on the user's GPU) and, for commands that plan
+    one deployment, --engine-terms (its engine's memory terms and step correction)."""
+    p.add_argument(
+        "--gpu-profile",
+        default=None,
+        metavar="FILE",
+        help="calibrated GPU profile (kvplan calibrate --gpu NAME --out FILE): its measured "
+        "kernel curves are used on that GPU before the engine's fitted ones",
+    )
+    if engine_terms:
+        p.add_argument(
+            "--engine-terms",
+            default=None,
+            metavar="FILE",
+            help="engine terms of this deployment (kvplan calibrate --from-log / --from-bench): "
+            "memory fraction, reserve, activation peak, step-time correction; flags win",
+        )
+
+
+def gpu_calibration(path: str, gpus: Sequence[str]) -> GpuCalibration:
+    """The curves of a calibrated profile, for a deployment on one of ``gpus``."""
+    profile = load_profile(path)
+    names = [load_gpu(g).name for g in gpus]
+    if names and profile.gpu not in names:
+        raise ConfigError(
+            f"the calibrated profile is of {profile.gpu}, not of " + ", ".join(sorted(set(names))),
+            field="--gpu-profile",
+            value=path,
+            expected=f"--gpu {profile.gpu}, or a profile calibrated on the GPU asked for",
+        )
+    return GpuCalibration(
+        gpu=profile.gpu,
+        label=profile.label,
+        kernel_fits_json=profile.fits.model_dump_json(exclude_none=True),
+    )
+
+
+def calibration_updates(args: argparse.Namespace) -> dict[str, Any]:
+    """Deployment fields from --gpu-profile and --engine-terms (none when not given)."""
+    updates: dict[str, Any] = {}
+    path = getattr(args, "gpu_profile", None)
+    if path:
+        gpus = getattr(args, "gpu", None)
+        names = [gpus] if isinstance(gpus, str) else list(gpus or [])
+        updates["gpu_calibration"] = gpu_calibration(path, names)
+    terms_path = getattr(args, "engine_terms", None)
+    if terms_path:
+        updates.update(load_terms(terms_path).deployment)
+    return updates
+
+
+def with_calibration(scenario: Scenario, args: argparse.Namespace) -> Scenario:
+    """A scenario with --gpu-profile's curves in every deployment it runs (the curves
+    apply on their own GPU only) and --engine-terms in its deployment."""
+    path = getattr(args, "gpu_profile", None)
+    terms_path = getattr(args, "engine_terms", None)
+    if not path and not terms_path:
+        return scenario
+    pools = scenario.disaggregation
+    gpus = [scenario.gpu] + (
+        [p.gpu or scenario.gpu for p in (pools.prefill, pools.decode)] if pools else []
+    )
+    calibration = {"gpu_calibration": gpu_calibration(path, gpus)} if path else {}
+    terms: dict[str, Any] = {}
+    if terms_path:
+        if pools is not None:
+            raise ConfigError(
+                "engine terms describe one deployment; a disaggregated scenario has two: put "
+                "the terms' fields in each pool's deployment",
+                field="--engine-terms",
+                value=terms_path,
+            )
+        terms = load_terms(terms_path).deployment
+
+    def updated(d: Deployment, extra: dict[str, Any]) -> Deployment:
+        given = d.model_dump(exclude_unset=True)
+        return validate(Deployment, {**given, **extra, **calibration}, "scenario deployment")
+
+    update: dict[str, Any] = {"deployment": updated(scenario.deployment, terms)}
+    if pools is not None:
+        update["disaggregation"] = pools.model_copy(
+            update={
+                role: getattr(pools, role).model_copy(
+                    update={"deployment": updated(getattr(pools, role).deployment, {})}
+                )
+                for role in ("prefill", "decode")
+            }
+        )
+    return scenario.model_copy(update=update)
+
+
 def deployment_from_args(args: argparse.Namespace) -> Deployment:
     base: dict[str, Any] = {}
     if args.deployment:
@@ -231,6 +326,7 @@ def deployment_from_args(args: argparse.Namespace) -> Deployment:
                 "a deployment file must be a mapping of Deployment fields", where=args.deployment
             )
         base = raw or {}
+    base = {**base, **calibration_updates(args)}
     flags = {
         "engine": args.engine,
         "gpus_per_replica": args.gpus,

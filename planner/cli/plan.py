@@ -11,6 +11,7 @@ from rich.table import Table
 
 from planner import limits as lim
 from planner.cli.common import (
+    add_calibration_flags,
     add_deployment_flags,
     add_json,
     add_ttft_flags,
@@ -51,6 +52,14 @@ def _render_plan(report: dict[str, Any]) -> None:
     ):
         table.add_row(key.removesuffix("_bytes"), f"{mem[key] / GIB_BYTES:,.2f}")
     console.print(table)
+    fits = report["kernel_fits"]
+    console.print(f"operator curves: {escape(fits['source'])}")
+    if fits.get("engine_terms"):
+        scale = fits.get("step_time_scale", 1.0)
+        console.print(
+            f"engine terms: {escape(fits['engine_terms'])}"
+            + (f" (step times x{scale:.3g})" if scale != 1.0 else "")
+        )
     dec, pre, cost = report["decode"], report["prefill"], report["cost"]
     console.print(
         f"fits: {'yes' if report['fits'] else 'NO'}; max concurrent sequences at "
@@ -251,6 +260,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--model", required=True, help="catalog name or config.json path")
     p.add_argument("--gpu", required=True, help="GPU profile name (kvplan gpu list)")
     add_deployment_flags(p)
+    add_calibration_flags(p)
     p.add_argument(
         "--context",
         type=tokens_arg(1),
@@ -302,6 +312,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--model", nargs="+", required=True, help="one or more models")
     p.add_argument("--gpu", nargs="+", required=True, help="one or more GPU profiles")
     add_deployment_flags(p)
+    add_calibration_flags(p)
     p.add_argument("--contexts", default=None, help="comma-separated contexts, e.g. 8K,128K,1M")
     p.add_argument("--min-context", type=tokens_arg(1), default=1024)
     p.add_argument("--max-context", type=tokens_arg(1), default=2**20)

@@ -16,9 +16,11 @@ from planner.cli.common import (
     ENGINE_CHOICES,
     KV_DTYPE_CHOICES,
     LazyProgress,
+    add_calibration_flags,
     add_ttft_flags,
     console,
     float_arg,
+    gpu_calibration,
     gpu_count_arg,
     int_arg,
     share_arg,
@@ -60,6 +62,9 @@ def spec_from_args(args: argparse.Namespace) -> SearchSpec:
         "disaggregated": _options(args.mode, "disaggregated"),
         "kv_dtype": args.kv_dtype,
         "top": args.top,
+        "gpu_calibration": gpu_calibration(args.gpu_profile, args.gpu)
+        if args.gpu_profile
+        else None,
     }
     return validate(SearchSpec, fields, "command line")
 
@@ -275,5 +280,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help="Dask scheduler for --verify: 'serial', or an address (default: a local cluster)",
     )
+    add_calibration_flags(p, engine_terms=False)
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.set_defaults(func=cmd_search)

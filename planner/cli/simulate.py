@@ -11,7 +11,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from planner import limits as lim
-from planner.cli.common import LazyProgress, add_json, console, int_arg, print_json, seed_arg
+from planner.cli.common import (
+    LazyProgress,
+    add_calibration_flags,
+    add_json,
+    console,
+    int_arg,
+    print_json,
+    seed_arg,
+    with_calibration,
+)
 from planner.errors import KvplanError
 from planner.io import check_writable, write_text_atomic
 from planner.sim.cache_curve import cache_curve
@@ -69,7 +78,7 @@ def _render_simulation(result: dict[str, Any]) -> None:
 def cmd_simulate(args: argparse.Namespace) -> None:
     # Prove the output can be written before simulating, so no result is ever lost.
     out = None if args.json in (None, "-") else check_writable(args.json, field="--json")
-    scenario = load_scenario(args.scenario)
+    scenario = with_calibration(load_scenario(args.scenario), args)
     bar = LazyProgress(f"simulating {scenario.name}")
     try:
         result = run_scenario(
@@ -78,12 +87,20 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     finally:
         bar.close()
     data = result.to_json()
+    d = scenario.deployment
+    data["calibration"] = {
+        "gpu_profile": d.gpu_calibration.label if d.gpu_calibration else None,
+        "engine_terms": d.terms_source,
+    }
     if args.json == "-":
         sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
         return
     if out is not None:
         write_text_atomic(out, json.dumps(data, indent=2, allow_nan=False) + "\n", field="--json")
     _render_simulation(data)
+    for key, label in (("gpu_profile", "operator curves"), ("engine_terms", "engine terms")):
+        if data["calibration"][key]:
+            console.print(f"{label}: {escape(data['calibration'][key])}")
     if out is not None:
         console.print(f"summary written to {escape(str(out))}")
 
@@ -133,6 +150,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--json", default=None, metavar="OUT", help="write the summary JSON to OUT ('-' for stdout)"
     )
+    add_calibration_flags(p)
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("cache-curve", help="prefix-cache hit ratio vs capacity for a trace")

@@ -100,8 +100,11 @@ def widest_activation_bytes_per_token(deployed: Deployed) -> float:
 
 
 def activation_bytes(deployed: Deployed) -> float:
-    """The engine's peak activation estimate for one step of max_batched_tokens."""
+    """The engine's peak activation estimate for one step of max_batched_tokens (the
+    engine's own profiled figure when the deployment carries one from its log)."""
     d = deployed.deployment
+    if d.activation_gib is not None:
+        return d.activation_gib * GIB_BYTES
     return deployed.engine.activation_bytes(
         widest_activation_bytes_per_token(deployed),
         deployed.model.spec.vocab_size,
@@ -110,19 +113,27 @@ def activation_bytes(deployed: Deployed) -> float:
     )
 
 
+def gpu_memory_bytes(deployed: Deployed) -> float:
+    """GPU memory the engine divides: as it saw it where the deployment carries that (an
+    engine log's total), else the GPU profile's."""
+    seen = deployed.deployment.gpu_memory_gib
+    return seen * GIB_BYTES if seen is not None else deployed.gpu.hbm_bytes
+
+
 def _budget_unchecked(deployed: Deployed) -> MemoryBudget:
     weights = weights_per_gpu(deployed)
     weights_bytes = sum(weights.values())
     activations = activation_bytes(deployed)
+    total = gpu_memory_bytes(deployed)
     _, held_back = deployed.engine.available_kv_bytes(
-        deployed.gpu.hbm_bytes,
+        total,
         weights_bytes,
         activations,
         deployed.deployment.gpu_memory_utilization,
         deployed.runtime_reserve_bytes,
     )
     return MemoryBudget(
-        total_bytes=deployed.gpu.hbm_bytes,
+        total_bytes=total,
         reserved_bytes=held_back,
         weights_bytes=weights_bytes,
         activation_bytes=activations,

@@ -41,7 +41,7 @@ from planner.dtypes import storage_format
 from planner.model.attention import AttentionKind, Matrix
 from planner.model.model import LINEAR_COMPONENT
 from planner.plan.deployed import Deployed
-from planner.plan.efficiency import Efficiency, OpTime, efficiency_for
+from planner.plan.efficiency import Efficiency, OpTime, deployment_efficiency
 from planner.plan.efficiency.routing import busiest_rank
 from planner.plan.efficiency.schema import GemmClass
 from planner.plan.memory import shard_of
@@ -318,7 +318,7 @@ class StepModel:
 
     def __init__(self, deployed: Deployed, per_group: bool = False) -> None:
         self.deployed = deployed
-        self.eff = efficiency_for(deployed.gpu, deployed.deployment.engine)
+        self.eff = deployment_efficiency(deployed.gpu, deployed.deployment)
         self.group_scale = deployed.attention_dp if per_group else 1
         model = deployed.model
         self.hidden = model.spec.hidden_size

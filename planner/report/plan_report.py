@@ -12,7 +12,7 @@ from planner.plan.cost import (
     usd_per_million_tokens,
 )
 from planner.plan.deployed import Deployed
-from planner.plan.efficiency import efficiency_for
+from planner.plan.efficiency import deployment_efficiency
 from planner.plan.memory import (
     InsufficientMemoryError,
     kv_pool_tokens,
@@ -177,13 +177,21 @@ def plan_report(
 
 def kernel_fits_report(deployed: Deployed) -> dict[str, Any]:
     """Where the operator curves behind the step times came from."""
-    eff = efficiency_for(deployed.gpu, deployed.deployment.engine)
+    eff = deployment_efficiency(deployed.gpu, deployed.deployment)
     analytic = sorted(k for k, v in eff.origin.items() if v.startswith("analytic"))
+    calibrated = sorted(
+        k for k, v in eff.origin.items() if eff.calibration_label and v == eff.calibration_label
+    )
+    d = deployed.deployment
     return {
-        "engine": deployed.deployment.engine,
+        "engine": d.engine,
         "source": eff.source_label,
         "borrowed_from": eff.borrowed_from,
         "analytic_curves": analytic,
+        "calibration": eff.calibration_label,
+        "calibrated_curves": calibrated,
+        "engine_terms": d.terms_source,
+        "step_time_scale": d.step_time_scale,
     }
 
 

@@ -57,6 +57,8 @@ def candidate_launch(
 def search_report(result: SearchResult) -> dict[str, Any]:
     """The JSON contract: result_dict plus the best plan's launch commands."""
     data = result_dict(result)
+    calibration = result.spec.gpu_calibration
+    data["calibration"] = calibration.label if calibration is not None else None
     caching = result.spec.prefix_hit_ratio > 0
     pools = candidate_launch(result.best, caching)
     data["best"]["launch"] = {

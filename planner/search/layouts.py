@@ -99,6 +99,8 @@ def layouts_for(model: Model, gpu: str, engine: str, spec: SearchSpec) -> list[L
                     fields["mtp_acceptance_rate"] = spec.mtp_acceptance_rate
                 if spec.kv_dtype is not None:
                     fields["kv_dtype"] = spec.kv_dtype
+                if spec.gpu_calibration is not None:
+                    fields["gpu_calibration"] = spec.gpu_calibration
                 layout = Layout(model.name, gpu, engine, Deployment.model_validate(fields))
                 out.append(layout)
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from planner.schema import EngineName, Frozen, PositiveInt
+from planner.schema import EngineName, Frozen, GpuCalibration, PositiveInt
 
 # GPUs per replica tried by default: powers of two up to 16 nodes of 8 (divisors of the
 # 256 routed experts of DeepSeek-V3/V3.2/V4-Flash, so expert parallelism splits evenly).
@@ -52,6 +52,9 @@ class SearchSpec(Frozen):
         "on MoE layouts of more than one GPU",
     )
     kv_dtype: str | None = Field(None, pattern="^(bf16|fp8)$")
+    gpu_calibration: GpuCalibration | None = Field(
+        None, description="curves measured on the user's GPU (kvplan calibrate), on that GPU"
+    )
     top: PositiveInt = Field(10, le=1000)
 
     @model_validator(mode="after")

@@ -14,12 +14,15 @@ fixed time = ``kernel_overhead_us``, efficiencies = ``flops_fraction`` /
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from planner.errors import UnknownNameError
+from planner.errors import ConfigError, UnknownNameError
 from planner.hardware import GB, GPU, gpu_names
 from planner.plan.efficiency.load import load_fits
 from planner.plan.efficiency.schema import (
@@ -36,6 +39,8 @@ from planner.plan.efficiency.schema import (
     KernelFits,
     MemoryCurve,
 )
+from planner.schema import Deployment, GpuCalibration
+from planner.validation import validate
 
 FloatArray = NDArray[np.float64]
 US = 1e-6
@@ -137,9 +142,20 @@ def op_seconds(t: OpTime) -> FloatArray:
 class Efficiency:
     """Resolved curves for one GPU under one engine."""
 
-    def __init__(self, gpu: GPU, engine: str) -> None:
+    def __init__(
+        self,
+        gpu: GPU,
+        engine: str,
+        calibration: KernelFits | None = None,
+        calibration_label: str | None = None,
+        time_scale: float = 1.0,
+    ) -> None:
+        """``calibration``: curves fitted to the user's own GPU (kvplan calibrate), used
+        before the engine's fit files; ``time_scale``: a per-deployment correction that
+        multiplies every kernel and collective time (not the host step overhead)."""
         self.gpu = gpu
         self.engine = engine
+        self.time_scale = time_scale
         eff = gpu.profile.efficiency
         own = load_fits(gpu.name, engine)
         if eff.kernel_fits_from and eff.kernel_fits_from not in gpu_names():
@@ -166,12 +182,24 @@ class Efficiency:
             )
             if borrowed_from:
                 label = f"borrowed from {label}"
-        self.source_label = label
+        calibrated_keys: set[str] = set()
+        self.calibration_label: str | None = None
+        if calibration is not None and calibration.gpu == gpu.name:
+            fits, calibrated_keys = _overlay(fits, calibration)
+            self.calibration_label = calibration_label or f"calibrated {calibration.gpu}"
+        self.source_label = (
+            label
+            if self.calibration_label is None
+            else f"{self.calibration_label}; other curves {label}"
+        )
         analytic = f"analytic ({gpu.name} profile efficiency block)"
         self.origin: dict[str, str] = {}
 
         def pick(key: str, fitted: object | None, default: object) -> object:
-            self.origin[key] = label if fitted is not None else analytic
+            if key in calibrated_keys and self.calibration_label is not None:
+                self.origin[key] = self.calibration_label
+            else:
+                self.origin[key] = label if fitted is not None else analytic
             return fitted if fitted is not None else default
 
         latency = eff.kernel_overhead_us
@@ -236,6 +264,28 @@ class Efficiency:
         # Analytic default: engines overlap scheduling and sampling with the GPU (vLLM's
         # async scheduling, SGLang's overlap scheduler), so no host time is added.
         self.step_overhead_s = (step or 0.0) * US
+        if time_scale != 1.0:
+            self._scale(time_scale)
+
+    def _scale(self, factor: float) -> None:
+        """Every curve's fixed times x factor and efficiencies / factor: each kernel and
+        collective then takes ``factor`` times as long (a fitted correction may push an
+        efficiency past 1; the curves are copied without re-validation for that)."""
+
+        def scaled(curve: Any) -> Any:
+            update = {}
+            for name, value in curve:
+                if name.endswith("_us"):
+                    update[name] = value * factor
+                elif name.endswith("efficiency"):
+                    update[name] = value / factor
+            return curve.model_copy(update=update)
+
+        self.gemm = {k: scaled(v) for k, v in self.gemm.items()}
+        self.grouped = {k: scaled(v) for k, v in self.grouped.items()}
+        self.attention = {k: scaled(v) for k, v in self.attention.items()}
+        self.elementwise = scaled(self.elementwise)
+        self.collectives = {k: scaled(v) for k, v in self.collectives.items()}
 
     # ------------------------------------------------------------------ operators
     def gemm_time(
@@ -327,12 +377,67 @@ class Efficiency:
 _CACHE_ATTR = "_kvplan_efficiency"
 
 
-def efficiency_for(gpu: GPU, engine: str) -> Efficiency:
-    """The resolved curves for a GPU object and engine, built once and kept on the GPU
-    object (so a different profile under the same name never sees stale curves)."""
-    per_engine: dict[str, Efficiency] = gpu.__dict__.setdefault(_CACHE_ATTR, {})
-    found = per_engine.get(engine)
+@lru_cache(maxsize=16)
+def calibration_fits(kernel_fits_json: str, where: str) -> KernelFits:
+    """A calibration's curves (``GpuCalibration.kernel_fits_json``), validated once."""
+    try:
+        data = json.loads(kernel_fits_json)
+    except ValueError:
+        raise ConfigError("calibrated curves are not valid JSON", where=where) from None
+    return validate(KernelFits, data, where)
+
+
+def efficiency_for(
+    gpu: GPU,
+    engine: str,
+    calibration: GpuCalibration | None = None,
+    time_scale: float = 1.0,
+) -> Efficiency:
+    """The resolved curves for a GPU object and engine (with the user's calibrated curves
+    and step-time correction, if any), built once and kept on the GPU object (so a
+    different profile under the same name never sees stale curves)."""
+    per_key: dict[tuple[str, str | None, float], Efficiency] = gpu.__dict__.setdefault(
+        _CACHE_ATTR, {}
+    )
+    key = (engine, calibration.kernel_fits_json if calibration else None, time_scale)
+    found = per_key.get(key)
     if found is None:
-        found = Efficiency(gpu, engine)
-        per_engine[engine] = found
+        fits = (
+            calibration_fits(calibration.kernel_fits_json, calibration.label)
+            if calibration
+            else None
+        )
+        label = calibration.label if calibration else None
+        found = Efficiency(gpu, engine, fits, label, time_scale)
+        per_key[key] = found
     return found
+
+
+def deployment_efficiency(gpu: GPU, deployment: Deployment) -> Efficiency:
+    """The curves a deployment's step times use: its engine's, the user's calibrated curves
+    first where it carries them, times its step-time correction."""
+    return efficiency_for(
+        gpu, deployment.engine, deployment.gpu_calibration, deployment.step_time_scale
+    )
+
+
+def _overlay(base: KernelFits | None, top: KernelFits) -> tuple[KernelFits, set[str]]:
+    """``base`` with every curve ``top`` has put over it, and the keys ``top`` set."""
+    keys = {f"{section}.{k}" for section in _CURVE_MAPS for k in getattr(top, section)}
+    if top.elementwise is not None:
+        keys.add("elementwise")
+    if top.step_overhead_us is not None:
+        keys.add("step_overhead")
+    if base is None:
+        return top, keys
+    update: dict[str, Any] = {
+        section: {**getattr(base, section), **getattr(top, section)} for section in _CURVE_MAPS
+    }
+    if top.elementwise is not None:
+        update["elementwise"] = top.elementwise
+    if top.step_overhead_us is not None:
+        update["step_overhead_us"] = top.step_overhead_us
+    return base.model_copy(update=update), keys
+
+
+_CURVE_MAPS = ("gemm", "grouped_gemm", "attention", "collectives")
