@@ -200,8 +200,12 @@ def test_an_exported_view_simulates_to_its_plan(server, browser, tmp_path):
     _idle(page)
     main = page.locator('[data-testid="stMain"]')
     main.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(bundle))
+    # The page has read the zip when it describes the scenario (slow on a loaded machine).
+    page.get_by_text("deepseek-v4-flash-on-h200: deepseek-v4-flash on").wait_for(
+        timeout=RENDER_TIMEOUT_MS
+    )
     _idle(page)
-    page.get_by_role("button", name="Run simulation").click()
+    page.get_by_role("button", name="Run simulation").click(timeout=RENDER_TIMEOUT_MS)
     _settle(page)
     _no_errors(page)
     replicas, _ = _metric(page, "replicas")
