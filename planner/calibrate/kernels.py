@@ -131,16 +131,28 @@ def _kernels(records: Sequence[Any]) -> tuple[str, ...]:
 
 
 # --------------------------------------------------------------------------- GEMM
-def fit_gemms(raw: RawDocument, gpu: GPU) -> list[CurveFit]:
-    out = []
+def fit_gemms(raw: RawDocument, gpu: GPU) -> tuple[list[CurveFit], list[Check]]:
+    """A GEMM curve per class. FP8 classes are fitted to the linear layer as engines run
+    it, BF16 activations quantized inside the timed call, where the run has those
+    measurements; the FP8 GEMM alone is then compared with the curve (``Check``)."""
+    out: list[CurveFit] = []
+    checks: list[Check] = []
+    peak_of = {math: gpu.peak_flop_per_s(math) for _, math in GEMM_CLASSES.values()}
+    bw = gpu.hbm_bandwidth_bytes_per_s
     for cls, (fmt, math) in GEMM_CLASSES.items():
-        recs = [r for r in raw.measurements if isinstance(r, GemmRecord) and r.dtype == cls]
+        every = [r for r in raw.measurements if isinstance(r, GemmRecord) and r.dtype == cls]
+        quantized = [r for r in every if r.activation_quant]
+        recs = quantized or every
         if len(recs) < MIN_POINTS or gpu.math_dtype(math) != math:
             continue
-        m, n, k = (np.array([getattr(r, f) for r in recs], dtype=np.float64) for f in "mnk")
+        peak = peak_of[math]
+
+        def arrays(rs: list[GemmRecord], fmt: str = fmt) -> tuple[FloatArray, ...]:
+            m, n, k = (np.array([getattr(r, f) for r in rs], dtype=np.float64) for f in "mnk")
+            return m, n, k, gemm_bytes(m, n, k, fmt)
+
+        m, n, k, nbytes = arrays(recs)
         measured = np.array([r.median_s for r in recs])
-        nbytes = gemm_bytes(m, n, k, fmt)
-        peak, bw = gpu.peak_flop_per_s(math), gpu.hbm_bandwidth_bytes_per_s
 
         def model(
             p: FloatArray,
@@ -150,15 +162,33 @@ def fit_gemms(raw: RawDocument, gpu: GPU) -> list[CurveFit]:
             k: FloatArray = k,
             nb: FloatArray = nbytes,
             peak: float = peak,
-            bw: float = bw,
         ) -> FloatArray:
             return gemm_seconds(p, m[sel], n[sel], k[sel], nb[sel], peak, bw)
 
         result = fit(model, measured, GEMM_X0, GEMM_LOWER, GEMM_UPPER, folds=_folds(len(recs)))
-        selection = f"op == 'gemm', dtype == '{cls}' ({len(recs)} shapes)"
+        what = (
+            "BF16 activations quantized in the timed call, as engines' W8A8 layers do"
+            if quantized
+            else "inputs already in the class's format"
+        )
+        selection = f"op == 'gemm', dtype == '{cls}', {what} ({len(recs)} shapes)"
         entry = gemm_entry(result, _table(raw, ", ".join(_kernels(recs))), selection)
         out.append(CurveFit("gemm", cls, entry, result, _kernels(recs)))
-    return out
+        alone = [r for r in every if not r.activation_quant]
+        if quantized and alone:
+            am, an, ak, ab = arrays(alone)
+            ratio = np.array([r.median_s for r in alone]) / gemm_seconds(
+                result.params, am, an, ak, ab, peak, bw
+            )
+            checks.append(
+                _check(
+                    f"gemm.{cls}",
+                    f"the FP8 GEMM alone, activations already FP8 ({len(alone)} shapes)",
+                    ratio,
+                    "the curve times the layer with its activation quantization, as engines run it",
+                )
+            )
+    return out, checks
 
 
 # --------------------------------------------------------------------------- MoE
@@ -396,10 +426,11 @@ class KernelCalibration:
 def fit_all(raw: RawDocument, gpu: GPU) -> KernelCalibration:
     """Every curve the measurements support (a curve with too few points is left out),
     and the measurements kept out of the fits, compared with them."""
+    gemms, gemm_checks = fit_gemms(raw, gpu)
     attention, attention_checks = fit_attention(raw, gpu)
     elementwise, elementwise_checks = fit_elementwise(raw, gpu)
-    curves = [*fit_gemms(raw, gpu), *fit_grouped(raw, gpu), *attention, *elementwise]
-    return KernelCalibration(curves, [*attention_checks, *elementwise_checks])
+    curves = [*gemms, *fit_grouped(raw, gpu), *attention, *elementwise]
+    return KernelCalibration(curves, [*gemm_checks, *attention_checks, *elementwise_checks])
 
 
 def copy_bandwidth_bytes_per_s(raw: RawDocument) -> float | None:

@@ -29,6 +29,7 @@ measured is listed under ``skipped`` with the reason. Timing method: ``timing``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -182,8 +183,12 @@ def _fp8_dtype() -> Any:
     return getattr(torch, "float8_e4m3fn", None)
 
 
-def _gemm_call(dtype: str, m: int, n: int, k: int, gen: torch.Generator) -> Callable[[], Any]:
-    """One input set of a GEMM and the call that runs it (weights [N, K] as nn.Linear)."""
+def _gemm_call(
+    dtype: str, m: int, n: int, k: int, gen: torch.Generator, quant: bool = False
+) -> Callable[[], Any]:
+    """One input set of a GEMM and the call that runs it (weights [N, K] as nn.Linear).
+    With ``quant`` an FP8 call takes BF16 activations and quantizes them first, as an
+    engine's W8A8 linear layer does (``planner.calibrate.quant``)."""
     if dtype == "bf16":
         x = _random((m, k), torch.bfloat16, gen)
         w = _random((n, k), torch.bfloat16, gen, 0.02)
@@ -192,11 +197,20 @@ def _gemm_call(dtype: str, m: int, n: int, k: int, gen: torch.Generator) -> Call
     if fp8 is None:
         raise RuntimeError("this PyTorch has no float8_e4m3fn")
     m = fp8_rows(dtype, m)
-    xq = _random((m, k), fp8, gen, 0.5)
     wq = _random((n, k), fp8, gen, 0.5)
     dev = _device()
+    if quant:
+        from planner.calibrate.quant import group_quant, static_quant
+
+        xb = _random((m, k), torch.bfloat16, gen)
+    else:
+        xq = _random((m, k), fp8, gen, 0.5)
     if dtype == "fp8":
         one = torch.ones((), device=dev, dtype=torch.float32)
+        if quant:
+            return lambda: torch._scaled_mm(
+                static_quant(xb, 1.0), wq.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16
+            )
         return lambda: torch._scaled_mm(
             xq, wq.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16
         )
@@ -204,6 +218,13 @@ def _gemm_call(dtype: str, m: int, n: int, k: int, gen: torch.Generator) -> Call
     if variant is None:
         raise RuntimeError("no FP8 block-scaled GEMM kernel in this PyTorch on this device")
     scale_a, scale_b, _ = variant.scales(m, n, k, dev)
+    if quant:
+
+        def quantized() -> Any:
+            q, s = group_quant(xb)
+            return variant.mm(q, wq, s if variant.m_major else s.contiguous(), scale_b)
+
+        return quantized
     return variant(xq, wq, scale_a, scale_b)
 
 
@@ -238,10 +259,10 @@ class BlockVariant:
             scale_b = scale_b.t().contiguous().t()
         return scale_a, scale_b, scale_b
 
-    def __call__(self, xq: Any, wq: Any, scale_a: Any, scale_b: Any) -> Callable[[], Any]:
+    def mm(self, xq: Any, wq: Any, scale_a: Any, scale_b: Any) -> Any:
         if self.public:
             scaling = F.ScalingType
-            return lambda: F.scaled_mm(
+            return F.scaled_mm(
                 xq,
                 wq.t(),
                 scale_a,
@@ -250,9 +271,12 @@ class BlockVariant:
                 scaling.BlockWise128x128,
                 output_dtype=torch.bfloat16,
             )
-        return lambda: torch._scaled_mm(
+        return torch._scaled_mm(
             xq, wq.t(), scale_a=scale_a, scale_b=scale_b, out_dtype=torch.bfloat16
         )
+
+    def __call__(self, xq: Any, wq: Any, scale_a: Any, scale_b: Any) -> Callable[[], Any]:
+        return lambda: self.mm(xq, wq, scale_a, scale_b)
 
 
 _BLOCK: list[BlockVariant | None] = []
@@ -312,36 +336,72 @@ def fp8_rows(dtype: str, m: int) -> int:
     return -(-m // align) * align
 
 
+def quant_works(block: bool) -> str | None:
+    """Probe once whether the activation-quantization kernel runs and matches its PyTorch
+    reference here; the reason it does not, else None."""
+    key = "quant block" if block else "quant static"
+    if key in _QUANT:
+        return _QUANT[key]
+    from planner.calibrate import quant
+
+    problem = None
+    try:
+        x = torch.randn(64, 512, device=_device()).to(torch.bfloat16)
+        if block:
+            q, s = quant.group_quant(x)
+            back = q.float() * s.repeat_interleave(quant.GROUP, dim=1)
+        else:
+            back = quant.static_quant(x, 1.0).float()
+        synchronize()
+        err = float((back - x.float()).norm() / x.float().norm())
+        if err > 0.1:
+            problem = f"activation quantization relative error {err:.3g}"
+    except Exception as exc:
+        problem = _first_line(exc)
+    _QUANT[key] = problem
+    if problem:
+        PROBE_ERRORS[key] = problem
+    return problem
+
+
+_QUANT: dict[str, str | None] = {}
+
+
 def gemm_points(dtype: str, quick: bool) -> list[Point]:
+    """GEMMs of one class over the grid; FP8 classes twice: the GEMM alone (FP8 inputs)
+    and the linear layer as engines run it (BF16 activations quantized first)."""
     shapes = QUICK_GEMM_SHAPES if quick else GEMM_SHAPES
     tokens = QUICK_GEMM_TOKENS if quick else GEMM_TOKENS
-    width = 2 if dtype == "bf16" else 1
     kernel = {
         "bf16": "torch F.linear (cuBLAS)",
         "fp8": "torch._scaled_mm, per-tensor scales (cuBLASLt)",
         "fp8_block": "FP8 1x128 / 128x128 block scales: "
         + (v.label if (v := fp8_block_variant()) else "no kernel found"),
     }[dtype]
+    variants = [False]
+    if dtype != "bf16" and quant_works(dtype == "fp8_block") is None:
+        variants.append(True)
     points = []
-    for n, k in shapes:
-        for m in tokens:
-            record: dict[str, Any] = {
-                "op": "gemm",
-                "dtype": dtype,
-                "m": m,
-                "n": n,
-                "k": k,
-                "kernel": kernel,
-            }
-            if dtype != "bf16" and fp8_rows(dtype, m) != m:
-                record["m_run"] = fp8_rows(dtype, m)
-            set_bytes = (m * k + n * k) * width + m * n * 2
+    for quant, (n, k), m in itertools.product(variants, shapes, tokens):
+        record: dict[str, Any] = {"op": "gemm", "dtype": dtype, "m": m, "n": n, "k": k}
+        record["kernel"] = kernel
+        if quant:
+            from planner.calibrate.quant import quant_label
 
-            def build(sets: int, m: int = m, n: int = n, k: int = k) -> list[Callable[[], Any]]:
-                gen = _generator()
-                return [_gemm_call(dtype, m, n, k, gen) for _ in range(sets)]
+            record["activation_quant"] = quant_label(dtype == "fp8_block")
+            record["kernel"] = f"{record['activation_quant']} + {kernel}"
+        if dtype != "bf16" and fp8_rows(dtype, m) != m:
+            record["m_run"] = fp8_rows(dtype, m)
+        width = 2 if dtype == "bf16" or quant else 1
+        set_bytes = m * k * width + n * k * (2 if dtype == "bf16" else 1) + m * n * 2
 
-            points.append(Point(f"gemm.{dtype}", record, set_bytes, build))
+        def build(
+            sets: int, m: int = m, n: int = n, k: int = k, quant: bool = quant
+        ) -> list[Callable[[], Any]]:
+            gen = _generator()
+            return [_gemm_call(dtype, m, n, k, gen, quant) for _ in range(sets)]
+
+        points.append(Point(f"gemm.{dtype}", record, set_bytes, build))
     return points
 
 

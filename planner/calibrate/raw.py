@@ -45,6 +45,7 @@ class GemmRecord(_Record):
     n: Size
     k: Size
     m_run: Size | None = None
+    activation_quant: str | None = Field(None, max_length=200)
 
 
 class GroupedRecord(_Record):

@@ -77,7 +77,8 @@ def test_gemm_curve_fitted_from_raw_measurements() -> None:
                     **timing(t),
                 }
             )
-    (curve,) = fit_gemms(raw_doc(records), H100)
+    (curve,), checks = fit_gemms(raw_doc(records), H100)
+    assert checks == []
     e = curve.entry
     got = [e["latency_us"], e["compute_efficiency"], e["bandwidth_efficiency"]]
     assert got == pytest.approx(truth[:3].tolist(), rel=1e-2)

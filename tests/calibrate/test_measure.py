@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-TORCH_MODULES = {"measure.py", "timing.py", "environment.py", "collectives.py"}
+TORCH_MODULES = {"measure.py", "timing.py", "environment.py", "collectives.py", "quant.py"}
 
 
 def _imports(path: Path) -> set[str]:
