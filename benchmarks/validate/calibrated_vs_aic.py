@@ -144,8 +144,8 @@ def step_table() -> None:
                 model, gpu, Deployment.model_validate({**fields, "gpu_calibration": calibration})
             )
             rows = [
-                (f"decode b=1 ctx {context}", lambda d: decode_time_s(d, 1, context)),
-                (f"decode b=64 ctx {context}", lambda d: decode_time_s(d, 64, context)),
+                (f"decode b=1 ctx {context}", lambda d, c=context: decode_time_s(d, 1, c)),
+                (f"decode b=64 ctx {context}", lambda d, c=context: decode_time_s(d, 64, c)),
                 ("prefill 4K prompt", lambda d: prefill_time_s(d, 4096)),
                 ("prefill 32K prompt", lambda d: prefill_time_s(d, 32768)),
             ]
