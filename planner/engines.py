@@ -31,12 +31,13 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
+from planner import limits as lim
 from planner.errors import ConfigError
 from planner.units import GIB_BYTES, MIB_BYTES
 from planner.validation import named_data_file, sourced_document
@@ -48,24 +49,33 @@ ATTENTION_KINDS = ("gqa", "mla", "dsa", "csa", "hca", "swa")
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Finite numbers only, each within a physical or practical bound (planner.limits).
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+GiB = Annotated[float, Field(ge=0, le=lim.MAX_HBM_GIB)]
+MiB = Annotated[float, Field(ge=0, le=lim.MAX_HBM_GIB * 1024)]
+BlockCount = Annotated[int, Field(gt=0, le=lim.MAX_BLOCK_TOKENS)]
+SeqCount = Annotated[int, Field(gt=0, le=lim.MAX_NUM_SEQS)]
+MAX_IN_FLIGHT_BATCHES = 64
+MAX_LIVE_TENSORS = 1_000.0
+MAX_PAGE_ALIGNMENT_BYTES = 2**20
 
 
 class DefaultsTier(_Frozen):
     """Engine defaults for GPUs of at least ``min_hbm_gib`` (first matching tier wins)."""
 
-    min_hbm_gib: float = Field(ge=0)
-    max_num_batched_tokens: int = Field(gt=0)
-    max_num_seqs: int = Field(gt=0, description="per data-parallel engine")
-    cuda_graph_max_batch: int | None = Field(None, gt=0)
+    min_hbm_gib: GiB
+    max_num_batched_tokens: int = Field(gt=0, le=lim.MAX_BATCHED_TOKENS)
+    max_num_seqs: SeqCount = Field(description="per data-parallel engine")
+    cuda_graph_max_batch: SeqCount | None = None
     excluded_gpus: tuple[str, ...] = ()
 
 
 class EngineDefaults(_Frozen):
-    tiers: tuple[DefaultsTier, ...] = Field(min_length=1)
-    compressed_max_num_seqs_per_replica: int | None = Field(
+    tiers: tuple[DefaultsTier, ...] = Field(min_length=1, max_length=64)
+    compressed_max_num_seqs_per_replica: SeqCount | None = Field(
         None,
-        gt=0,
         description="DeepSeek-V4 (compressed attention) override of max_num_seqs for the "
         "whole server, split over its data-parallel engines",
     )
@@ -74,12 +84,12 @@ class EngineDefaults(_Frozen):
 class BlockSizes(_Frozen):
     """Tokens (or state slots) per paged block, by cache."""
 
-    gqa_tokens: int = Field(gt=0)
-    mla_tokens: int = Field(gt=0, description="MLA and DSA caches")
-    compressed_tokens: int = Field(gt=0, description="V4 compressed entries: tokens of context")
-    window_tokens: int = Field(gt=0, description="V4 sliding-window cache")
-    csa_state_slots: int = Field(gt=0, description="V4 CSA compressor state (ring rows)")
-    hca_state_slots: int = Field(gt=0, description="V4 HCA compressor state (ring rows)")
+    gqa_tokens: BlockCount
+    mla_tokens: BlockCount = Field(description="MLA and DSA caches")
+    compressed_tokens: BlockCount = Field(description="V4 compressed entries: tokens of context")
+    window_tokens: BlockCount = Field(description="V4 sliding-window cache")
+    csa_state_slots: BlockCount = Field(description="V4 CSA compressor state (ring rows)")
+    hca_state_slots: BlockCount = Field(description="V4 HCA compressor state (ring rows)")
 
 
 class AdmissionSpec(_Frozen):
@@ -87,22 +97,24 @@ class AdmissionSpec(_Frozen):
     memory_fraction: float | None = Field(
         None, gt=0, le=1, description="default memory fraction; None: the engine computes it"
     )
-    in_flight_batches: int = Field(1, ge=0, description="vLLM max_concurrent_batches")
-    cuda_context_gib: float = Field(0.0, ge=0)
-    non_torch_gib: float = Field(0.0, ge=0)
-    cuda_graph_gib: float = Field(0.0, ge=0)
-    activation_live_tensors: float = Field(0.0, ge=0)
-    sampler_bytes_per_vocab_entry: float = Field(0.0, ge=0)
+    in_flight_batches: int = Field(
+        1, ge=0, le=MAX_IN_FLIGHT_BATCHES, description="vLLM max_concurrent_batches"
+    )
+    cuda_context_gib: GiB = 0.0
+    non_torch_gib: GiB = 0.0
+    cuda_graph_gib: GiB = 0.0
+    activation_live_tensors: float = Field(0.0, ge=0, le=MAX_LIVE_TENSORS)
+    sampler_bytes_per_vocab_entry: float = Field(0.0, ge=0, le=MAX_PAGE_ALIGNMENT_BYTES)
     swa_full_tokens_ratio: float | None = Field(None, gt=0, le=1)
-    reserve_base_mib: float = Field(0.0, ge=0)
-    reserve_mib_per_chunk_token: float = Field(0.0, ge=0)
-    reserve_mib_per_tp_rank: float = Field(0.0, ge=0)
-    reserve_mib_per_graph_batch: float = Field(0.0, ge=0)
-    reserve_mib_per_graph_batch_dp: float = Field(0.0, ge=0)
-    reserve_mib_per_graph_batch_dp_large: float = Field(0.0, ge=0)
-    graph_batch_large_above: int = Field(0, ge=0)
-    reserve_floor_mib: float = Field(0.0, ge=0)
-    reserve_floor_above_gib: float = Field(0.0, ge=0)
+    reserve_base_mib: MiB = 0.0
+    reserve_mib_per_chunk_token: MiB = 0.0
+    reserve_mib_per_tp_rank: MiB = 0.0
+    reserve_mib_per_graph_batch: MiB = 0.0
+    reserve_mib_per_graph_batch_dp: MiB = 0.0
+    reserve_mib_per_graph_batch_dp_large: MiB = 0.0
+    graph_batch_large_above: int = Field(0, ge=0, le=lim.MAX_NUM_SEQS)
+    reserve_floor_mib: MiB = 0.0
+    reserve_floor_above_gib: GiB = 0.0
 
 
 class EngineProfile(_Frozen):
@@ -115,7 +127,9 @@ class EngineProfile(_Frozen):
         dict[Literal["gqa", "mla", "dsa", "csa", "hca", "swa"], dict[str, Any]],
     ]
     blocks: BlockSizes
-    page_alignment_bytes: dict[Literal["fp8", "bf16"], int] = Field(default_factory=dict)
+    page_alignment_bytes: dict[
+        Literal["fp8", "bf16"], Annotated[int, Field(ge=1, le=MAX_PAGE_ALIGNMENT_BYTES)]
+    ] = Field(default_factory=dict)
     admission: AdmissionSpec
     defaults: EngineDefaults
     sources: dict[str, str]

@@ -588,7 +588,9 @@ class GammaArrivals(Frozen):
 
     kind: Literal["gamma"] = "gamma"
     rate_per_s: float = Field(gt=0, le=lim.MAX_RATE_PER_S)
-    cv: float = Field(gt=0, le=lim.MAX_GAMMA_CV, description="1 = Poisson; > 1 burstier")
+    cv: float = Field(
+        ge=lim.MIN_GAMMA_CV, le=lim.MAX_GAMMA_CV, description="1 = Poisson; > 1 burstier"
+    )
 
 
 class PiecewiseArrivals(Frozen):

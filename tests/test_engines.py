@@ -169,3 +169,26 @@ def test_sglang_defaults_for_v4_with_dp_attention() -> None:
     )
     assert deployed.deployment.max_num_seqs == 32
     assert deployed.deployment.gpu_memory_utilization == 0.939
+
+
+@pytest.mark.parametrize(
+    ("line", "replacement"),
+    [
+        ("  non_torch_gib: 1.0", "  non_torch_gib: .inf"),
+        ("  activation_live_tensors: 4", "  activation_live_tensors: .nan"),
+        ("  fp8: 576", "  fp8: 0"),
+        ("  gqa_tokens: 16", "  gqa_tokens: 1099511627776"),
+    ],
+)
+def test_engine_profile_numbers_are_finite_and_bounded(
+    tmp_path: Path, line: str, replacement: str
+) -> None:
+    from planner.engines import DEFAULT_ENGINE_DIR, profile_from_file
+    from planner.errors import ConfigError
+
+    text = (DEFAULT_ENGINE_DIR / "vllm.yaml").read_text()
+    assert line in text.splitlines()
+    path = tmp_path / "vllm.yaml"
+    path.write_text(text.replace(line + "\n", replacement + "\n", 1))
+    with pytest.raises(ConfigError, match="vllm.yaml"):
+        profile_from_file(path)

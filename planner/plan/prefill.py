@@ -27,6 +27,7 @@ import math
 import numpy as np
 
 from planner.errors import KvplanError
+from planner.limits import MAX_PREFILL_CHUNKS
 from planner.plan.deployed import Deployed
 from planner.plan.perf import AttentionWork, StepModel, prefill_chunk, step_model
 
@@ -62,9 +63,19 @@ def _check_split(input_tokens: int, cached_tokens: int) -> None:
 
 
 def _chunks(deployed: Deployed, input_tokens: int, cached_tokens: int) -> list[tuple[int, int]]:
-    """(chunk tokens, context at its end) of the uncached part: full chunks, then the rest."""
+    """(chunk tokens, context at its end) of the uncached part: full chunks, then the rest.
+    At most MAX_PREFILL_CHUNKS of them (bounded work: a 1M-token prompt in 1-token chunks
+    is refused, naming max_batched_tokens)."""
     budget = deployed.deployment.max_batched_tokens
     uncached = input_tokens - cached_tokens
+    if -(-uncached // budget) > MAX_PREFILL_CHUNKS:
+        raise KvplanError(
+            f"a {uncached:,}-token prefill would take more than {MAX_PREFILL_CHUNKS:,} chunks "
+            "of this token budget",
+            field="max_batched_tokens",
+            value=budget,
+            expected=f"at least {-(-uncached // MAX_PREFILL_CHUNKS):,} for this prompt",
+        )
     full = uncached // budget
     out = [(budget, cached_tokens + (k + 1) * budget) for k in range(full)]
     if uncached - full * budget:
@@ -99,9 +110,19 @@ def prefill_breakdown_s(
     if input_tokens <= 0:
         return out
     _check_split(input_tokens, cached_tokens)
-    for tokens, end in _chunks(deployed, input_tokens, cached_tokens):
-        for name, t in prefill_chunk(deployed, tokens, end).by_operator_s.items():
-            out[name] = out.get(name, 0.0) + float(t)
+    chunks = _chunks(deployed, input_tokens, cached_tokens)
+    budget = deployed.deployment.max_batched_tokens
+    # Full chunks in one vectorised call (as prefill_time_s), the remainder on its own.
+    full_ends = np.asarray([end for tokens, end in chunks if tokens == budget], dtype=np.int64)
+    steps = [prefill_chunk(deployed, budget, full_ends)] if full_ends.size else []
+    steps += [prefill_chunk(deployed, t, np.int64(end)) for t, end in chunks if t != budget]
+    for step in steps:
+        shape = np.shape(step.time_s)
+        for name, t in step.by_operator_s.items():
+            # An operator the same in every chunk (a launch) comes back once: count it per
+            # chunk.
+            per_chunk = np.broadcast_to(np.asarray(t, dtype=np.float64), shape)
+            out[name] = out.get(name, 0.0) + float(np.sum(per_chunk))
     return out
 
 

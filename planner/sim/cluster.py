@@ -102,8 +102,10 @@ def replica_config(
     host_blocks = 0
     load_s_per_block = 0.0
     if host_tier is not None:
-        # The host tier keeps one copy of a block for all layers (not per TP rank).
-        full_block_bytes = float(deployed.model.kv_bytes(bs))
+        # The host tier keeps one copy of a block for all layers (not per TP rank), at the
+        # amortised rate block_geometry pages by: a block shorter than a compression ratio
+        # still carries its share of the compressed entries (never 0 bytes).
+        full_block_bytes = bs * deployed.model.kv_bytes_per_token
         host_blocks = int(host_tier.capacity_gib * GIB_BYTES // full_block_bytes)
         load_s_per_block = full_block_bytes / (host_tier.bandwidth_gb_per_s * GB_BYTES)
     config = ReplicaConfig(

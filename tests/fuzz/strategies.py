@@ -378,6 +378,13 @@ def scenario_docs(draw: st.DrawFn) -> dict[str, Any]:
         doc["prefix_cache"]["host_tier"] = {"capacity_gib": 1, "bandwidth_gb_per_s": 20}
     if draw(st.integers(0, 3)) == 0:
         doc["faults"] = [{"replica": replicas - 1, "at_s": 0.3, "duration_s": 0.5}]
+    if doc["model"] != "llama-3.1-70b" and draw(st.integers(0, 4)) == 0:
+        doc["deployment"]["mtp"] = True  # MTP speculative decoding (DeepSeek, Qwen3: none)
+    if draw(st.integers(0, 4)) == 0:  # disaggregated prefill and decode pools
+        pool = {"replicas": 1, "deployment": dict(doc.pop("deployment"))}
+        doc.pop("replicas")
+        doc.pop("faults", None)
+        doc["disaggregation"] = {"prefill": pool, "decode": copy.deepcopy(pool)}
     return doc
 
 

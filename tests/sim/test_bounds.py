@@ -211,3 +211,21 @@ def test_gpu_profile_values_are_finite_and_physical(tmp_path: Path, field: str, 
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(KvplanError, match=field):
         profile_from_file(path)
+
+
+def test_nearly_periodic_gamma_is_bounded() -> None:
+    # cv 1e-300 made the gamma shape 1 / cv^2 divide by zero; cv is at least 0.01.
+    doc = chat()
+    doc["workload"]["arrival"] = {"kind": "gamma", "rate_per_s": 2, "cv": 1e-300}
+    rejected(doc, "cv")
+    doc["workload"]["arrival"]["cv"] = 0.01
+    assert run_scenario(validate(Scenario, doc, "s.yaml")).summary["requests"]["arrived"] > 0
+
+
+def test_host_tier_with_blocks_shorter_than_a_compression_ratio() -> None:
+    # V4-Flash with 1-token blocks: a block holds a quarter of a CSA entry and 1/128 of an
+    # HCA one; the host tier sized them as 0 bytes and divided by zero.
+    doc = chat(block_tokens=1, model="deepseek-v4-flash")
+    doc["prefix_cache"] = {"host_tier": {"capacity_gib": 1, "bandwidth_gb_per_s": 10}}
+    result = run_scenario(validate(Scenario, doc, "s.yaml"))
+    assert result.cluster.config.host_tier_blocks > 0

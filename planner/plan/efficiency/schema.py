@@ -72,7 +72,7 @@ HalfPoint = Field(ge=0, le=1e9, description="size at which the rate reaches half
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class FitQuality(Frozen):
