@@ -445,6 +445,13 @@ class Deployment(Frozen):
         description="power-law exponent of MoE routing skew (AIConfigurator's MoE "
         "collection uses 1.01 and 1.2); None: uniform routing",
     )
+    moe_dispatch: Literal["all_to_all", "all_gather"] | None = Field(
+        None,
+        description="how MoE layers move tokens between attention-DP groups and expert ranks: "
+        "'all_to_all' (DeepEP-style dispatch and combine) or 'all_gather' (every rank gathers "
+        "every group's tokens, results reduce-scattered); None: the engine's default "
+        "(hardware_profiles/fits/engine_defaults.yaml)",
+    )
     overlap_micro_batches: bool = Field(
         False,
         description="overlap communication with computation by splitting each step into two "

@@ -310,7 +310,10 @@ def test_plan_table_shows_expected_latency_at_load(capsys: pytest.CaptureFixture
     report = run_json(capsys, *args(argv + " --ttft-slo-s 0.2 --ttft-percentile 99"))
     traffic = report["traffic"]
     assert traffic["ttft_slo_s"] == 0.2 and traffic["ttft_percentile"] == 0.99
-    assert traffic["prefill_s"] <= traffic["ttft_s"] <= traffic["ttft_at_percentile_s"] <= 0.2
+    # The mean TTFT and the percentile both include the prefill; the percentile can sit
+    # below the mean when few arrivals wait at all (under 1% busy: p99 wait is 0).
+    assert traffic["prefill_s"] <= traffic["ttft_s"]
+    assert traffic["prefill_s"] <= traffic["ttft_at_percentile_s"] <= 0.2
     assert main(args(argv + " --ttft-slo-s 0.2 --ttft-percentile 99")) == 0
     out = capsys.readouterr().out
     assert "TTFT SLO p99 0.2 s" in out

@@ -48,6 +48,56 @@ def gemm_excerpt(system: str, engine: str, dtype: str) -> None:
     write(f"aic_gemm_{system}_{engine}_{dtype}.csv", header, rows.to_csv(index=False))
 
 
+def moe_excerpt(system: str, engine: str) -> None:
+    """DeepSeek-V3's routed experts (7168 x 2048, 8 of 256), FP8 block weights, uniform
+    ('balanced') routing, expert parallel 8, a few token counts."""
+    table = find_table(system, "moe", engine, "moe_perf.parquet")
+    assert table is not None
+    f = table.frame
+    rows = f[
+        (f.moe_dtype == "fp8_block")
+        & (f.hidden_size == 7168)
+        & (f.inter_size == 2048)
+        & (f.num_experts == 256)
+        & (f.topk == 8)
+        & (f.moe_tp_size == 1)
+        & (f.moe_ep_size == 8)
+        & (f.distribution == "balanced")
+        & f.num_tokens.isin([1, 8, 64, 256, 1024, 4096, 16384])
+    ]
+    rows = rows.groupby(["num_tokens"], as_index=False).latency.min()
+    header = (
+        f"# AIConfigurator {aic_version()} measured table {table.path}\n"
+        f"# ({engine} {table.version}): moe_dtype fp8_block, hidden 7168, inter 2048, "
+        "top-8 of 256 experts, moe_tp 1, moe_ep 8, balanced routing; fastest kernel; "
+        "latency in ms\n"
+    )
+    write(f"aic_moe_{system}_{engine}_deepseek_v3.csv", header, rows.to_csv(index=False))
+
+
+def mla_excerpt(system: str, engine: str) -> None:
+    """TensorRT-LLM's bare MLA decode kernel (absorbed, FlashMLA-style) at 16 heads per
+    GPU (DeepSeek-V3 on 8 GPUs), BF16 cache."""
+    table = find_table(system, "mla", engine, "generation_mla_perf.parquet")
+    assert table is not None
+    f = table.frame
+    rows = f[
+        (f.num_heads == 16)
+        & (f.kv_cache_dtype == "bfloat16")
+        & f.batch_size.isin([1, 8, 64, 256])
+        & f.step.isin([1023, 4095, 16383])
+    ]
+    rows = rows.groupby(["batch_size", "step"], as_index=False).latency.min()
+    header = (
+        f"# AIConfigurator {aic_version()} measured table {table.path}\n"
+        f"# ({engine} {table.version}): generation MLA kernel, 16 heads per GPU, BF16 "
+        "KV cache, context = step + 1; fastest kernel; latency in ms\n"
+    )
+    write(f"aic_mla_decode_{system}_{engine}.csv", header, rows.to_csv(index=False))
+
+
 if __name__ == "__main__":
     gemm_excerpt("h200_sxm", "vllm", "bfloat16")
     gemm_excerpt("h100_sxm", "trtllm", "fp8_block")
+    moe_excerpt("h200_sxm", "sglang")
+    mla_excerpt("h200_sxm", "trtllm")

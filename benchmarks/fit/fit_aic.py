@@ -28,18 +28,62 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(REPO))
 
+from attention import fit_attention  # noqa: E402
+from comm import fit_collectives, fit_elementwise  # noqa: E402
 from gemm import fit_gemm  # noqa: E402
+from moe import fit_moe, fit_moe_shapes  # noqa: E402
 from tables import AIC_PACKAGE, ENGINE_VERSIONS, SYSTEM_TO_GPU, aic_version  # noqa: E402
 
 from planner.hardware import load_gpu  # noqa: E402
+from planner.plan.efficiency import load as fit_files  # noqa: E402
 from planner.plan.efficiency.load import fits_from_file  # noqa: E402
 
-SECTIONS = [("gemm", fit_gemm)]
+# Stage 1 curves are fitted to kernel tables alone; stage 2 (attention) also reads module
+# tables, where kvplan's stage-1 curves time the projections inside the module.
+STAGES = [
+    [
+        ("gemm", fit_gemm),
+        ("grouped_gemm", fit_moe),
+        ("grouped_gemm_by_shape", fit_moe_shapes),
+        ("elementwise", fit_elementwise),
+        ("collectives", fit_collectives),
+    ],
+    [("attention", fit_attention)],
+]
 SCRIPT = "benchmarks/fit/fit_aic.py"
 
 
-def fit_one(system: str, engine: str) -> tuple[dict, list[tuple]]:
+def _header() -> str:
+    return (
+        f"# Written by {SCRIPT} from AIConfigurator {aic_version()} measured tables; "
+        "do not edit by hand.\n"
+    )
+
+
+def write(doc: dict, out: Path) -> Path:
+    path = out / doc["gpu"] / f"{doc['engine']}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(_header() + yaml.safe_dump(doc, sort_keys=False, width=100))
+    tmp.replace(path)
+    fits_from_file(path)  # validate what was written
+    return path
+
+
+def reload_fits(gpu: object) -> None:
+    """Forget loaded fit files so the next stage sees the ones just written."""
+    fit_files._load.cache_clear()
+    gpu.__dict__.pop("_kvplan_efficiency", None)
+
+
+def fit_one(
+    system: str, engine: str, out: Path, check: bool, only: set[str] | None = None
+) -> tuple[dict, list[tuple]]:
     gpu = load_gpu(SYSTEM_TO_GPU[system])
+    existing = out / gpu.name / f"{engine}.yaml"
+    kept: dict = {}
+    if only and existing.is_file():
+        kept = yaml.safe_load(existing.read_text())
     doc: dict = {
         "gpu": gpu.name,
         "engine": engine,
@@ -58,21 +102,49 @@ def fit_one(system: str, engine: str) -> tuple[dict, list[tuple]]:
         "provenance": f"AIConfigurator {aic_version()} (pip {AIC_PACKAGE}), measured tables "
         f"aiconfigurator_core/systems/data/{system}/",
     }
-    quality: list[tuple] = []
-    for key, section in SECTIONS:
-        entries, rows, version = section(system, engine, gpu)
-        if entries:
-            doc[key] = entries
-            sources[key] = (
-                f"fitted by {SCRIPT} to AIConfigurator {aic_version()} {system} {key} tables "
-                f"({engine} {version}); per-curve table, rows and held-out error under 'fit'"
-            )
-            quality += rows
+    for key in (
+        "gemm",
+        "grouped_gemm",
+        "grouped_gemm_by_shape",
+        "elementwise",
+        "collectives",
+        "attention",
+    ):
+        if only and key not in only and key in kept:  # refit only some sections
+            doc[key] = kept[key]
+            sources[key] = kept["sources"][key]
     doc["sources"] = sources
     doc["notes"] = [
         "Efficiencies are fractions of the kvplan GPU profile's dense peaks; fixed times "
         "in microseconds. Fitted on 80% of each table, errors on the other 20%.",
     ]
+    quality: list[tuple] = []
+    original = out / gpu.name / f"{engine}.yaml"
+    saved = original.read_text() if original.is_file() else None
+    try:
+        for stage in STAGES:
+            for key, section in stage:
+                if only and key not in only:
+                    continue
+                entries, rows, version = section(system, engine, gpu)
+                if entries:
+                    doc[key] = entries
+                    sources[key] = (
+                        f"fitted by {SCRIPT} to AIConfigurator {aic_version()} {system} {key} "
+                        f"tables ({engine} {version}); per-curve table, rows and held-out "
+                        "error under 'fit'"
+                    )
+                    quality += rows
+            if "gemm" in doc:
+                write(doc, out)
+                reload_fits(gpu)
+    finally:
+        if check:  # leave the shipped file as it was
+            if saved is None:
+                original.unlink(missing_ok=True)
+            else:
+                original.write_text(saved)
+            reload_fits(gpu)
     return doc, quality
 
 
@@ -82,30 +154,23 @@ def main() -> int:
     parser.add_argument("--engines", nargs="+", default=list(ENGINE_VERSIONS))
     parser.add_argument("--out", type=Path, default=REPO / "hardware_profiles" / "fits")
     parser.add_argument("--check", action="store_true", help="print fit quality, write nothing")
+    parser.add_argument(
+        "--only", nargs="+", help="refit these sections, keep the others from the files"
+    )
     args = parser.parse_args()
     print(
         f"{'gpu':10} {'engine':7} {'curve':26} {'points':>7} {'held':>6} {'median':>7} {'p90':>7}"
     )
     for system in args.systems:
         for engine in args.engines:
-            doc, quality = fit_one(system, engine)
+            only = set(args.only) if args.only else None
+            doc, quality = fit_one(system, engine, args.out, args.check, only)
             for name, f in quality:
                 print(
-                    f"{doc['gpu']:10} {engine:7} {name:26} {f.points:7d} {f.held_out:6d} "
-                    f"{f.median_rel_err:7.1%} {f.p90_rel_err:7.1%}"
+                    f"{doc['gpu']:10} {engine:7} {name:34} {f.points:7d} {f.held_out:6d} "
+                    f"{f.median_rel_err:7.1%} {f.p90_rel_err:7.1%}",
+                    flush=True,
                 )
-            if args.check or not quality:
-                continue
-            path = args.out / doc["gpu"] / f"{engine}.yaml"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            header = (
-                f"# Written by {SCRIPT} from AIConfigurator {aic_version()} measured tables; "
-                "do not edit by hand.\n"
-            )
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(header + yaml.safe_dump(doc, sort_keys=False, width=100))
-            tmp.replace(path)
-            fits_from_file(path)  # validate what was written
     return 0
 
 

@@ -87,6 +87,22 @@ def expected_distinct_experts(
     return num_experts * (1.0 - (1.0 - experts_per_token / num_experts) ** t)
 
 
+def destinations_per_token(
+    ep: ArrayLike, experts_per_token: ArrayLike, domain_gpus: int
+) -> tuple[FloatArray, FloatArray]:
+    """Copies of one token an all-to-all sends (DeepEP: once per destination rank inside the
+    sender's NVLink domain, once per other domain across it) when its k experts fall
+    uniformly on the ep ranks: (other ranks of its domain hit, other domains hit). A set of
+    s ranks out of ep is hit by s (1 - (1 - 1/ep)^k) ranks on average."""
+    n = np.asarray(ep, dtype=np.float64)
+    k = np.asarray(experts_per_token, dtype=np.float64)
+    g = np.minimum(n, domain_gpus)
+    inside = (g - 1) * (1 - (1 - 1 / n) ** k)
+    domains = n / g
+    across = np.where(domains > 1, (domains - 1) * (1 - (1 - 1 / domains) ** k), 0.0)
+    return np.asarray(inside, dtype=np.float64), np.asarray(across, dtype=np.float64)
+
+
 def gemm_class(deployed: Deployed, fmt_name: str) -> tuple[GemmClass, str]:
     """(curve class, math dtype) a weight format runs as on the deployment's GPU."""
     fmt = storage_format(fmt_name)
@@ -296,12 +312,14 @@ def _fused_groups(mats: list[Matrix]) -> list[list[Matrix]]:
         group = [mat]
         used.add(i)
         for fused in FUSED:
-            if mat.name in fused:
-                for other in sorted(fused - {mat.name}):
-                    j = names.get(other)
-                    if j is not None and j not in used and mats[j].rows == mat.rows:
-                        group.append(mats[j])
-                        used.add(j)
+            if mat.name not in fused:
+                continue
+            partners = [names.get(other) for other in sorted(fused - {mat.name})]
+            found = [j for j in partners if j is not None and j not in used]
+            if found and all(mats[j].rows == mat.rows for j in found):
+                for j in found:
+                    group.append(mats[j])
+                    used.add(j)
                 break
         groups.append(group)
     return groups
@@ -325,6 +343,7 @@ class StepModel:
         self.layers: list[tuple[LayerSpec, int]] = list(model.distinct_layers)
         # Attention kinds of the main model with their layer counts.
         self.kinds: list[tuple[AttentionKind, int]] = list(model.attention_groups)
+        self.moe_dispatch = deployed.deployment.moe_dispatch or self.eff.moe_dispatch
         override_ms = deployed.deployment.step_overhead_ms
         self.step_overhead_s = (
             override_ms * 1e-3 if override_ms is not None else self.eff.step_overhead_s
@@ -347,11 +366,13 @@ class StepModel:
         first = mats[0]
         k = float(first.rows)
         n = float(sum(m.cols for m in mats))
-        if shard > 1 and first.cols == self.hidden and len(mats) == 1:
+        count = first.count
+        if shard > 1 and count > 1 and count % shard == 0:
+            count //= shard  # a grouped matrix (V4's wo_a): whole groups per rank
+        elif shard > 1 and first.cols == self.hidden and len(mats) == 1:
             k = k / shard
         else:
             n = n / shard
-        count = first.count
         weight_bytes = sum(model.matrix_bytes(m) for m in mats) / shard
         activation_bytes = tokens * count * (k + n) * BF16_BYTES
         flops = tokens * sum(m.flops_per_token for m in mats) / shard
@@ -382,8 +403,21 @@ class StepModel:
         # Tokens in and out (hidden) and the gate/up output written and read back.
         activation_bytes = assignments * (2 * self.hidden + 3 * inter_local) * BF16_BYTES
         nbytes = active * per_expert_bytes + activation_bytes
+        # Pairs the rank is handed: after an all-to-all only the R dispatched to it; when
+        # every rank holds every token (no DP attention, or tokens all-gathered) all T k
+        # pairs, masked or not.
+        pairs = assignments if self._uses_all_to_all(layer) else tokens * ffn.experts_per_token
+        pair_bytes = pairs * self.hidden * BF16_BYTES
         cls, math = gemm_class(d, model.matrix_format(mats[0]))
-        t = self.eff.grouped_gemm_time(cls, math, assignments, active, flops_per_assignment, nbytes)
+        shape = (
+            self.hidden,
+            ffn.expert_intermediate_size,
+            ffn.num_routed_experts,
+            ffn.experts_per_token,
+        )
+        t = self.eff.grouped_gemm_time(
+            cls, math, assignments, active, flops_per_assignment, nbytes, pair_bytes, shape
+        )
         tl.add("routed_experts", t, flops_per_assignment * assignments, nbytes, repeat)
         # Router top-k over FP32 logits on the local tokens.
         local = tokens / d.attention_dp
@@ -392,6 +426,37 @@ class StepModel:
 
     def _elementwise(self, tl: _Timeline, name: str, nbytes: ArrayLike, repeat: float) -> None:
         tl.add(name, self.eff.memory_time(nbytes), 0.0, nbytes, repeat)
+
+    def _attention_elementwise(
+        self, tl: _Timeline, kind: AttentionKind, local: FloatArray, repeat: int
+    ) -> None:
+        d = self.deployed
+        # RoPE on the rotary part of each query and key head, read and written (MLA and V4
+        # have one shared key per token).
+        rope_dims = _rope_dims(kind)
+        kv_heads = getattr(kind.spec, "num_kv_heads", None)
+        keys_local = -(-kv_heads // d.tp) if kv_heads else 1
+        heads_local = kind.spec.num_heads / d.tp
+        rope_bytes = local * (heads_local + keys_local) * rope_dims * 2 * BF16_BYTES
+        self._elementwise(tl, "rope", rope_bytes, repeat)
+        # The new tokens' cache entries: read from the projection, written to the cache.
+        kv_bytes = local * 2 * kind.kv_bytes_per_token * kind.kv_shard_fraction(d.tp)
+        self._elementwise(tl, "kv_write", kv_bytes, repeat)
+
+    def attention_block_linear_s(self, kind: AttentionKind, tokens_local: ArrayLike) -> FloatArray:
+        """One layer's attention-block projections (fused as engines run them) and its RoPE
+        and KV-write kernels, for ``tokens_local`` tokens on one GPU: everything an
+        attention-module measurement holds besides the attention and indexer kernels
+        (benchmarks/fit uses it to fit those kernels to module tables)."""
+        d = self.deployed
+        tl = _Timeline(d, self.eff)
+        local = np.asarray(tokens_local, dtype=np.float64)
+        for group in _fused_groups(kind.projections(self.hidden)):
+            mat = group[0]
+            name = LINEAR_COMPONENT.get(mat.group, mat.group)
+            self._gemm(tl, name, group, local, 1, shard_of(mat.group, mat, d))
+        self._attention_elementwise(tl, kind, local, 1)
+        return tl.total_s()
 
     def _layer_elementwise(
         self, tl: _Timeline, layer: LayerSpec, kind: AttentionKind, local: FloatArray, repeat: int
@@ -406,17 +471,7 @@ class StepModel:
             per_sublayer, kernels = (3 * m + NORM_VALUES_PER_HIDDEN) * h, 3
         norm_bytes = local * per_sublayer * BF16_BYTES / kernels
         self._elementwise(tl, "norms", norm_bytes, repeat * 2 * kernels)
-        # RoPE on the rotary part of each query and key head, read and written (MLA and V4
-        # have one shared key per token).
-        rope_dims = _rope_dims(kind)
-        kv_heads = getattr(kind.spec, "num_kv_heads", None)
-        keys_local = -(-kv_heads // d.tp) if kv_heads else 1
-        heads_local = kind.spec.num_heads / d.tp
-        rope_bytes = local * (heads_local + keys_local) * rope_dims * 2 * BF16_BYTES
-        self._elementwise(tl, "rope", rope_bytes, repeat)
-        # The new tokens' cache entries: read from the projection, written to the cache.
-        kv_bytes = local * 2 * kind.kv_bytes_per_token * kind.kv_shard_fraction(d.tp)
-        self._elementwise(tl, "kv_write", kv_bytes, repeat)
+        self._attention_elementwise(tl, kind, local, repeat)
         ffn = layer.ffn
         widths = []
         if isinstance(ffn, MoEFFNSpec):
@@ -457,16 +512,29 @@ class StepModel:
         # Tensor parallel: an all-reduce after attention. The FFN output is all-reduced too
         # when every rank holds every token (no DP attention: experts split over the ranks
         # need no all-to-all, the all-reduce combines them). With DP attention tokens live
-        # in their group, so MoE layers dispatch and combine with an all-to-all instead.
-        moe_all_to_all = self._uses_all_to_all(layer)
+        # in their group, so MoE layers move them to the experts' ranks and back: with an
+        # all-to-all (DeepEP), or by gathering every group's tokens on every rank and
+        # reduce-scattering the results (the engine's ``moe_dispatch``).
+        moe_dispatched = self._dispatched(layer)
         if d.tp > 1:
             ring_bytes = 2 * (d.tp - 1) / d.tp * tokens_local * self.hidden * BF16_BYTES
-            reduces = 1 if moe_all_to_all else ALL_REDUCES_PER_LAYER
+            reduces = 1 if moe_dispatched else ALL_REDUCES_PER_LAYER
             tl.collective("all_reduce", self._all_reduce_s(ring_bytes, d.tp), repeat * reduces)
+        if moe_dispatched and self.moe_dispatch == "all_gather":
+            # All-gather + reduce-scatter of the replica's tokens over its GPUs: the bytes
+            # of one ring all-reduce of the gathered tensor.
+            g = d.gpus
+            ring_bytes = 2 * (g - 1) / g * tokens_replica * self.hidden * BF16_BYTES
+            tl.collective("all_gather_reduce_scatter", self._all_reduce_s(ring_bytes, g), repeat)
 
-    def _uses_all_to_all(self, layer: LayerSpec) -> bool:
+    def _dispatched(self, layer: LayerSpec) -> bool:
+        """An MoE layer whose tokens live in attention-DP groups and must reach the
+        experts' ranks (experts split over ranks that do not all hold every token)."""
         d = self.deployed
         return isinstance(layer.ffn, MoEFFNSpec) and d.deployment.ep > 1 and d.attention_dp > 1
+
+    def _uses_all_to_all(self, layer: LayerSpec) -> bool:
+        return self._dispatched(layer) and self.moe_dispatch == "all_to_all"
 
     def _all_reduce_s(self, ring_bytes: FloatArray, gpus: int) -> FloatArray:
         domain = self.eff.scale_up_domain_gpus
@@ -485,24 +553,32 @@ class StepModel:
         assignments: FloatArray,
         repeat: int,
     ) -> None:
-        """Dispatch and combine: each GPU sends its tokens' copies to the experts' ranks;
-        the busiest rank receives R of them. Traffic to ranks in other NVLink domains goes
-        over the scale-out NIC, at the same time as the rest goes over NVLink."""
+        """Dispatch (FP8) and combine (BF16), DeepEP style: a token goes once to every
+        other rank holding one of its experts inside its NVLink domain, and once to every
+        other domain that does (forwarded over NVLink there), over the NIC, at the same
+        time (``destinations_per_token``). The busiest rank receives its R assignments'
+        tokens: the larger of what a GPU sends and what that rank receives sets the time."""
         if not self._uses_all_to_all(layer):
             return
         d = self.deployed
         ep = d.deployment.ep
+        k = layer.ffn.experts_per_token  # type: ignore[union-attr]
         per_value = self.hidden * ALL_TO_ALL_BYTES_PER_VALUE
-        sent = tokens_replica / d.gpus * layer.ffn.experts_per_token * per_value  # type: ignore[union-attr]
-        received = assignments * per_value
-        moved = np.maximum(sent, received)
-        domain = self.eff.scale_up_domain_gpus
-        if domain is None or ep <= domain:
-            t = self.eff.collective_time("all_to_all_scale_up", moved * (ep - 1) / ep)
-        else:
-            inside = self.eff.collective_time("all_to_all_scale_up", moved * (domain - 1) / ep)
-            across = self.eff.collective_time("all_to_all_scale_out", moved * (ep - domain) / ep)
-            t = np.maximum(inside, across)
+        domain = self.eff.scale_up_domain_gpus or ep
+        inside, across = destinations_per_token(ep, k, domain)
+        tokens_local = tokens_replica / d.gpus
+        copies = inside + across
+        # The busiest rank's incoming token copies, deduplicated as the sender does.
+        received = assignments * copies / k
+        scale = np.maximum(1.0, received / np.maximum(tokens_local * copies, 1e-30))
+        t = self.eff.collective_time(
+            "all_to_all_scale_up", tokens_local * inside * per_value * scale
+        )
+        if float(across) > 0:
+            out = self.eff.collective_time(
+                "all_to_all_scale_out", tokens_local * across * per_value * scale
+            )
+            t = np.maximum(t, out)
         tl.collective("all_to_all", t, repeat)
 
     def linear_timeline(
@@ -876,34 +952,4 @@ def prefill_time_s(deployed: Deployed, input_tokens: int) -> float:
     rest = input_tokens - full_chunks * chunk
     if rest:
         total += float(prefill_chunk(deployed, rest, input_tokens).time_s)
-    return total
-
-
-def prefill_added_time_s(deployed: Deployed, input_tokens: int, decode_batch: int) -> float:
-    """Step time one prompt adds when its chunks ride along with ``decode_batch`` decoding
-    sequences (replica-wide), as chunked prefill schedules them: each step's token budget
-    goes to the decodes first, the rest to the chunk (in every attention-DP group). The
-    chunk's linear work shares weight reads and kernel launches with the decodes, so it
-    adds linear(B + chunk) - linear(B), plus its own attention kernels."""
-    if input_tokens <= 0:
-        return 0.0
-    model = step_model(deployed)
-    groups = deployed.attention_dp
-    per_group_decode = -(-decode_batch // groups)
-    chunk = max(deployed.deployment.max_batched_tokens - per_group_decode, 1)
-    ends = np.append(np.arange(chunk, input_tokens, chunk), input_tokens).astype(np.int64)
-    sizes = np.diff(np.concatenate([[0], ends]))
-    batch = float(decode_batch)
-    base = model.linear_timeline(batch, sampled_tokens=batch).total_s()
-    last = (ends == input_tokens).astype(np.float64)
-    with_chunks = model.linear_timeline(
-        batch + sizes * groups, sampled_tokens=batch + last * groups
-    ).total_s()
-    total = float(np.sum(with_chunks - base))
-    for size in np.unique(sizes):
-        at = ends[sizes == size]
-        work = [
-            _scaled(StepModel.chunk_work(kind, int(size), at), groups) for kind, _ in model.kinds
-        ]
-        total += float(np.sum(model.attention_timeline(work).total_s()))
     return total

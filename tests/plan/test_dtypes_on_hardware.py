@@ -178,8 +178,9 @@ def routed_expert_times(
     gpu_name: str, math_dtype: str, bytes_per_param: float
 ) -> tuple[float, float, float]:
     """Hand roofline of the routed experts for one chunk, weight math in ``math_dtype``:
-    (compute s, upper bound on memory s, kernel launch s). Uniform routing: each of the 8
-    ranks gets 1/8 of the token-expert pairs; one fused MoE kernel per layer."""
+    (compute s, upper bound on memory s, fixed s: kernel launches and the routing pass).
+    Uniform routing: each of the 8 ranks gets 1/8 of the token-expert pairs; one fused MoE
+    kernel per layer."""
     gpu = analytic(gpu_name)
     model = load_model("deepseek-v4-flash")
     stored, active, matrices = routed_params(model)
@@ -199,7 +200,15 @@ def routed_expert_times(
         gpu.hbm_bandwidth_bytes_per_s * gpu.profile.efficiency.bandwidth_fraction
     )
     launch_s = matrices / 3 * gpu.profile.efficiency.kernel_overhead_us * 1e-6
-    return compute_s, memory_s, launch_s
+    # Plus the routing pass: without DP attention every rank is handed all T x k token-
+    # expert pairs and moves each pair's BF16 hidden vector (hidden x 2 B) once.
+    layers = len(moe_layers(model))
+    experts_per_token = moe_layers(model)[0].experts_per_token
+    pair_bytes = layers * tokens * experts_per_token * hidden * 2
+    routing_s = pair_bytes / (
+        gpu.hbm_bandwidth_bytes_per_s * gpu.profile.efficiency.bandwidth_fraction
+    )
+    return compute_s, memory_s, launch_s + routing_s
 
 
 @pytest.mark.parametrize("gpu", ["h100-sxm", "h200"])

@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from planner.errors import ConfigError, UnknownNameError
 from planner.hardware import GB, GPU, gpu_names
-from planner.plan.efficiency.load import load_fits
+from planner.plan.efficiency.load import engine_defaults, load_fits
 from planner.plan.efficiency.schema import (
     ATTENTION_OPS,
     COLLECTIVE_OPS,
@@ -96,11 +96,14 @@ def grouped_gemm_op(
     active_experts: ArrayLike,
     flops_per_assignment: ArrayLike,
     nbytes: ArrayLike,
+    pair_bytes: ArrayLike,
 ) -> OpTime:
+    """``pair_bytes``: the token vectors of the pairs the rank is handed (P x hidden x 2)."""
     work = _arr(assignments) + c.half_tokens_per_expert * _arr(active_experts)
     compute = _arr(flops_per_assignment) * work / (peak_flop_per_s * c.compute_efficiency)
     memory = _arr(nbytes) / (bandwidth_bytes_per_s * c.bandwidth_efficiency)
-    return OpTime(c.latency_us * US, compute, memory)
+    routing = _arr(pair_bytes) / (bandwidth_bytes_per_s * c.pair_bandwidth_efficiency)
+    return OpTime(c.latency_us * US + routing, compute, memory)
 
 
 def attention_op(
@@ -228,6 +231,7 @@ class Efficiency:
                     compute_efficiency=eff.flops_fraction,
                     bandwidth_efficiency=eff.bandwidth_fraction,
                     half_tokens_per_expert=0,
+                    pair_bandwidth_efficiency=eff.bandwidth_fraction,
                 ),
             )
         self.attention: dict[str, AttentionCurve] = {}
@@ -259,6 +263,18 @@ class Efficiency:
                     bandwidth_efficiency=eff.interconnect_fraction,
                 ),
             )
+        defaults = engine_defaults()
+        self.moe_dispatch = defaults.moe_dispatch.get(engine, "all_to_all")  # type: ignore[call-overload]
+        self.grouped_by_shape: dict[tuple[str, int, int, int, int], GroupedGemmCurve] = {}
+        for shaped in fits.grouped_gemm_by_shape if fits else []:
+            key = (
+                shaped.gemm_class,
+                shaped.hidden_size,
+                shaped.inter_size,
+                shaped.num_experts,
+                shaped.experts_per_token,
+            )
+            self.grouped_by_shape[key] = shaped
         step = fits.step_overhead_us if fits else None
         self.origin["step_overhead"] = label if step is not None else analytic
         # Analytic default: engines overlap scheduling and sampling with the GPU (vLLM's
@@ -319,16 +335,24 @@ class Efficiency:
         active_experts: ArrayLike,
         flops_per_assignment: float,
         nbytes: ArrayLike,
+        pair_bytes: ArrayLike,
+        shape: tuple[int, int, int, int] | None = None,
     ) -> OpTime:
-        """Fused MoE experts on the busiest rank (R assignments over A active experts)."""
+        """Fused MoE experts on the busiest rank (R assignments over A active experts,
+        handed pairs whose token vectors total ``pair_bytes``); ``shape`` (hidden, expert
+        width, experts, experts per token) picks a curve fitted to that shape if any."""
+        curve = self.grouped[cls]
+        if shape is not None:
+            curve = self.grouped_by_shape.get((cls, *shape), curve)
         return grouped_gemm_op(
-            self.grouped[cls],
+            curve,
             self.gpu.peak_flop_per_s(math_dtype),
             self.gpu.hbm_bandwidth_bytes_per_s,
             assignments,
             active_experts,
             flops_per_assignment,
             nbytes,
+            pair_bytes,
         )
 
     def attention_curve(self, op: str) -> AttentionCurve:

@@ -13,11 +13,12 @@ from functools import cache
 from pathlib import Path
 
 from planner.errors import ConfigError
-from planner.hardware import profile_dir
-from planner.plan.efficiency.schema import KernelFits
+from planner.hardware import DEFAULT_PROFILE_DIR, profile_dir
+from planner.plan.efficiency.schema import EngineDefaults, KernelFits
 from planner.validation import check_sources, read_document, validate
 
 FITS_SUBDIR = "fits"
+ENGINE_DEFAULTS_FILE = "engine_defaults.yaml"
 
 
 def fits_dir() -> Path:
@@ -56,3 +57,22 @@ def _load(directory: str, gpu: str, engine: str) -> KernelFits | None:
 def load_fits(gpu: str, engine: str) -> KernelFits | None:
     """The fit file for this GPU profile and engine, or None when there is none."""
     return _load(str(fits_dir()), gpu, engine)
+
+
+@cache
+def _engine_defaults(directory: str) -> EngineDefaults:
+    path = Path(directory) / ENGINE_DEFAULTS_FILE
+    raw = read_document(path)
+    if not isinstance(raw, dict):
+        raise ConfigError("must be a mapping", where=f"fits/{ENGINE_DEFAULTS_FILE}")
+    check_sources(raw, f"fits/{ENGINE_DEFAULTS_FILE}")
+    return validate(EngineDefaults, raw, f"fits/{ENGINE_DEFAULTS_FILE}")
+
+
+def engine_defaults() -> EngineDefaults:
+    """Each engine's default communication behaviour (sourced data): from the profile
+    folder's fits/, else the shipped file (a custom folder of GPUs need not repeat it)."""
+    folder = fits_dir()
+    if not (folder / ENGINE_DEFAULTS_FILE).is_file():
+        folder = DEFAULT_PROFILE_DIR / FITS_SUBDIR
+    return _engine_defaults(str(folder))

@@ -45,13 +45,29 @@ def _power_law_values(u: FloatArray, alpha: float, low: float, high: float) -> F
     return np.asarray(((high**a - low**a) * u + low**a) ** (1.0 / a), dtype=np.float64)
 
 
-def _largest_remainder(x: FloatArray, total: float) -> FloatArray:
-    """Integer loads proportional to x that sum to ``total`` exactly."""
-    exact = x / x.sum() * total
+def _capped_shares(x: FloatArray, total: float, cap: float) -> FloatArray:
+    """Loads proportional to x summing to ``total``, none above ``cap`` (a token picks an
+    expert at most once): the excess of capped experts goes to the others, in proportion."""
+    exact: FloatArray = x / x.sum() * total
+    for _ in range(len(x)):
+        over = exact > cap
+        if not np.any(over):
+            break
+        excess = float(np.sum(exact[over] - cap))
+        exact[over] = cap
+        free = exact < cap
+        exact[free] += excess * exact[free] / exact[free].sum()
+    return exact
+
+
+def _largest_remainder(x: FloatArray, total: float, cap: float) -> FloatArray:
+    """Integer loads proportional to x (at most ``cap`` each) that sum to ``total``."""
+    exact = _capped_shares(x, total, cap)
     counts: FloatArray = np.floor(exact)
     missing = round(float(total - counts.sum()))
     if missing > 0:
-        counts[np.argsort(counts - exact)[:missing]] += 1
+        room = np.where(counts < cap, counts - exact, np.inf)
+        counts[np.argsort(room)[:missing]] += 1
     return counts
 
 
@@ -73,8 +89,7 @@ def _power_law_grid(
         high = max(high, low * (1 + 1e-9))
         share_sum = active_sum = 0.0
         for draw in u:
-            counts = _largest_remainder(_power_law_values(draw, alpha, low, high), total)
-            counts = np.minimum(counts, t)  # a token picks an expert at most once
+            counts = _largest_remainder(_power_law_values(draw, alpha, low, high), total, t)
             loads = np.array([counts[r].sum() for r in ranks])
             busiest = int(np.argmax(loads))
             share_sum += loads[busiest] / total

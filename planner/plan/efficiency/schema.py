@@ -104,18 +104,34 @@ class GemmCurve(Frozen):
 
 class GroupedGemmCurve(Frozen):
     """Fused MoE experts on the busiest expert-parallel rank, which receives R token-expert
-    assignments spread over A active local experts (``planner.plan.efficiency.routing``):
+    assignments spread over A active local experts (``planner.plan.efficiency.routing``)
+    and is handed P token-expert pairs (every pair of every token when experts are split
+    over ranks that all hold all tokens; the R dispatched pairs after an all-to-all):
     t = latency + max(F_e x (R + half_tokens_per_expert x A) / (peak x compute_efficiency),
-                      (A x expert weight bytes + token bytes) / (bw x bandwidth_efficiency)).
+                      (A x expert weight bytes + token bytes) / (bw x bandwidth_efficiency))
+        + P x token vector bytes / (bw x pair_bandwidth_efficiency).
     Each active expert costs ``half_tokens_per_expert`` tokens' worth of extra math (a
     partly filled tile, per-expert pipeline fill): an expert with that many tokens runs at
-    half the maximum rate."""
+    half the maximum rate. Every pair moves its token's BF16 hidden vector through the
+    routing passes (permute, gather, weighted combine) at the pair efficiency."""
 
     latency_us: float = LatencyUs
     compute_efficiency: float = Efficiency
     bandwidth_efficiency: float = Efficiency
     half_tokens_per_expert: float = HalfPoint
+    pair_bandwidth_efficiency: float = Efficiency
     fit: FitQuality | None = None
+
+
+class ShapedGroupedGemmCurve(GroupedGemmCurve):
+    """A fused-MoE curve fitted to one expert shape alone (engines tune their MoE kernels
+    per shape, so efficiencies differ between shapes); used for layers of that shape."""
+
+    gemm_class: GemmClass
+    hidden_size: int = Field(ge=1, le=1_000_000)
+    inter_size: int = Field(ge=1, le=1_000_000, description="one expert's width, unsplit")
+    num_experts: int = Field(ge=1, le=1_000_000)
+    experts_per_token: int = Field(ge=1, le=1_000_000)
 
 
 class AttentionCurve(Frozen):
@@ -175,6 +191,7 @@ class KernelFits(Frozen):
     provenance: Provenance
     gemm: dict[GemmClass, GemmCurve] = Field(default_factory=dict)
     grouped_gemm: dict[GemmClass, GroupedGemmCurve] = Field(default_factory=dict)
+    grouped_gemm_by_shape: list[ShapedGroupedGemmCurve] = Field(default_factory=list)
     attention: dict[AttentionOp, AttentionCurve] = Field(default_factory=dict)
     elementwise: MemoryCurve | None = None
     collectives: dict[CollectiveOp, CollectiveCurve] = Field(default_factory=dict)
@@ -183,3 +200,14 @@ class KernelFits(Frozen):
     )
     sources: dict[str, str]
     notes: tuple[str, ...] = ()
+
+
+MoEDispatch = Literal["all_to_all", "all_gather"]
+
+
+class EngineDefaults(Frozen):
+    """Communication behaviour of each engine's default configuration
+    (``hardware_profiles/fits/engine_defaults.yaml``)."""
+
+    moe_dispatch: dict[EngineName, MoEDispatch]
+    sources: dict[str, str]
