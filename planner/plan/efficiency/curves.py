@@ -96,13 +96,14 @@ def grouped_gemm_op(
     active_experts: ArrayLike,
     flops_per_assignment: ArrayLike,
     nbytes: ArrayLike,
-    pair_bytes: ArrayLike,
+    pair_bytes: ArrayLike = 0.0,
 ) -> OpTime:
     """``pair_bytes``: the token vectors of the pairs the rank is handed (P x hidden x 2)."""
     work = _arr(assignments) + c.half_tokens_per_expert * _arr(active_experts)
     compute = _arr(flops_per_assignment) * work / (peak_flop_per_s * c.compute_efficiency)
     memory = _arr(nbytes) / (bandwidth_bytes_per_s * c.bandwidth_efficiency)
-    routing = _arr(pair_bytes) / (bandwidth_bytes_per_s * c.pair_bandwidth_efficiency)
+    pair_efficiency = c.pair_bandwidth_efficiency or c.bandwidth_efficiency
+    routing = _arr(pair_bytes) / (bandwidth_bytes_per_s * pair_efficiency)
     return OpTime(c.latency_us * US + routing, compute, memory)
 
 

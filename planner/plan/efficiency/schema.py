@@ -119,7 +119,13 @@ class GroupedGemmCurve(Frozen):
     compute_efficiency: float = Efficiency
     bandwidth_efficiency: float = Efficiency
     half_tokens_per_expert: float = HalfPoint
-    pair_bandwidth_efficiency: float = Efficiency
+    pair_bandwidth_efficiency: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="fraction of HBM bandwidth the routing passes reach; None: "
+        "bandwidth_efficiency (measurements without routing passes cannot tell)",
+    )
     fit: FitQuality | None = None
 
 
