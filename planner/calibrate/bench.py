@@ -82,8 +82,8 @@ def _vllm_run(data: dict[str, Any], where: str) -> BenchRun:
         mean_input_tokens=_positive(data, "total_input_tokens", where) / completed,
         mean_output_tokens=_positive(data, "total_output_tokens", where) / completed,
         tpot_s=_positive(data, "mean_tpot_ms", where) / 1e3,
-        ttft_s=float(data["mean_ttft_ms"]) / 1e3
-        if isinstance(data.get("mean_ttft_ms"), int | float)
+        ttft_s=_positive(data, "mean_ttft_ms", where) / 1e3
+        if data.get("mean_ttft_ms") is not None
         else None,
         completed=completed,
     )

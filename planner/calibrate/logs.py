@@ -292,6 +292,8 @@ def _sglang_args(text: str, parsed: ParsedLog) -> None:
 
 def parse_log(text: str, where: str) -> ParsedLog:
     """Every start-up number the log holds (see the module docstring)."""
+    if not text.strip():
+        raise ConfigError("the log is empty", where=where, expected="an engine start-up log")
     engine = detect_engine(text)
     if engine is None:
         raise ConfigError(

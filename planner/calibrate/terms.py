@@ -69,6 +69,16 @@ NEEDED_LINES = {
         "kv_gib": "'KV Cache is allocated. #tokens: N, K size: X GB, V size: Y GB'",
     },
 }
+# The line with which each engine's KV pool is logged: a log without it ends before the
+# start-up finished (cut short, or the start-up failed), and is not read.
+POOL_LINES = {
+    "vllm": (
+        ("kv_pool_tokens", "kv_blocks"),
+        "'GPU KV cache size: N tokens' (V0: '# GPU blocks: N')",
+    ),
+    "sglang": (("kv_pool_tokens",), "'KV Cache is allocated. #tokens: N, ...'"),
+}
+ENGINE_NAMES = {"vllm": "vLLM", "sglang": "SGLang", "trtllm": "TensorRT-LLM"}
 # A log needing more than this share of the GPU's memory beyond what the engine's rule
 # leaves is from a larger GPU than the one named.
 WRONG_GPU_SHARE = 0.05
@@ -164,12 +174,25 @@ def _solve_reserve_gib(
 
 
 def terms_from_log(
-    text: str, name: str, gpu: GPU, today: datetime.date | None = None
+    text: str,
+    name: str,
+    gpu: GPU,
+    today: datetime.date | None = None,
+    engine_name: str | None = None,
 ) -> dict[str, Any]:
     """The engine-terms document of one start-up log, validated (see the module
     docstring). ``name`` labels the log (its file name); ``gpu`` is the GPU profile of
-    the machine that wrote it."""
+    the machine that wrote it; ``engine_name``: the engine the user says wrote it (the
+    log's own lines decide; a different one is an error)."""
     parsed = parse_log(text, name)
+    if engine_name is not None and engine_name != parsed.engine:
+        raise ConfigError(
+            f"the log's start-up lines are {ENGINE_NAMES[parsed.engine]}'s, not "
+            f"{ENGINE_NAMES.get(engine_name, engine_name)}'s",
+            field="--engine",
+            value=engine_name,
+            expected=f"{parsed.engine}, or no --engine (the log's lines say which engine)",
+        )
     v = parsed.values
     needed = NEEDED_LINES[parsed.engine]
     missing = [line for key, line in needed.items() if key not in v]
@@ -179,6 +202,14 @@ def terms_from_log(
             f"the {parsed.engine} log lacks the line{'s' if len(missing) > 1 else ''} "
             + " and ".join(missing)
             + f" (it has: {have}); engine terms need both the weights and the KV memory",
+            where=name,
+        )
+    pool_keys, pool_line = POOL_LINES[parsed.engine]
+    if not any(key in v for key in pool_keys):
+        raise ConfigError(
+            f"the {parsed.engine} log ends before its KV pool line {pool_line}: the start-up "
+            "did not finish in this log (cut short, or it failed); pass the log up to and "
+            "including that line",
             where=name,
         )
     capped = parsed.args.get("max_total_tokens")

@@ -255,7 +255,9 @@ def cmd_terms(args: argparse.Namespace) -> None:
         check_writable(args.out, field="--out")
     doc: dict[str, Any] | None = None
     if args.from_log:
-        doc = terms_from_log(read_log(args.from_log), Path(args.from_log).name, gpu)
+        doc = terms_from_log(
+            read_log(args.from_log), Path(args.from_log).name, gpu, engine_name=args.engine
+        )
     elif args.engine_terms:
         doc = load_terms(args.engine_terms).model_dump(mode="json", exclude_none=True)
     result: dict[str, Any] = {}
