@@ -38,6 +38,7 @@ WEIGHTS = {
     "gpu_profile": 2,
     "engine_profile": 1,
     "api": 4,
+    "calibrate": 1,
 }
 
 

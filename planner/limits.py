@@ -65,6 +65,9 @@ MAX_STEP_OVERHEAD_MS = 60_000.0
 # different deployment, not a correction.
 MIN_STEP_TIME_SCALE = 0.1
 MAX_STEP_TIME_SCALE = 10.0
+# Any number read from an engine's start-up log (GiB, tokens, blocks, concurrency): real
+# ones are below 10^7 (a 1M-token pool, 141 GiB); past this the line is corrupt.
+MAX_LOG_NUMBER = float(MAX_TOKEN_COUNT)
 # A calibrated GPU profile's curves as JSON (a real one is ~10 KB).
 MAX_CALIBRATION_JSON_CHARS = 1_000_000
 # Chunks of max_batched_tokens one prefill may take in the planner (a 1M-token prompt at the

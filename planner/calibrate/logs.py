@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from planner.errors import ConfigError
+from planner.limits import MAX_LOG_NUMBER
 
 MAX_LOG_BYTES = 64 * 2**20  # a start-up log with every rank's lines is well under this
 MAX_ARGS_LINE_CHARS = 200_000
@@ -241,7 +242,14 @@ def _apply_rules(text: str, rules: tuple[Rule, ...], parsed: ParsedLog, where: s
             if m is None:
                 continue
             for name, raw in zip(rule.fields, m.groups(), strict=True):
-                seen.setdefault(name, []).append((_rank(line), rule.convert(raw), line.strip()))
+                value = rule.convert(raw)
+                if isinstance(value, float) and not value <= MAX_LOG_NUMBER:
+                    raise ConfigError(
+                        f"the '{rule.name}' line gives {name} = {raw[:40]}",
+                        where=where,
+                        expected=f"a number <= {MAX_LOG_NUMBER:.0f}, as a start-up log prints",
+                    )
+                seen.setdefault(name, []).append((_rank(line), value, line.strip()))
         for name, found in seen.items():
             if name in parsed.values:
                 continue  # an earlier, more specific rule gave it

@@ -108,6 +108,23 @@ def test_two_start_ups_with_different_pools_are_refused() -> None:
         parse_log(text, "log")
 
 
+@pytest.mark.parametrize("digits", [40, 400])
+def test_a_number_no_log_prints_is_refused_with_its_line(digits: int) -> None:
+    # Fuzz finding: "GPU blocks: 111...1" (400 digits) parsed as float inf, then int(inf)
+    # raised OverflowError; 40 digits (1e39 blocks) passed as a number.
+    text = read("vllm_v0_llama31_8b_rtx3090_20k.log").replace(
+        "GPU blocks: 1952", "GPU blocks: " + "1" * digits
+    )
+    with pytest.raises(
+        ConfigError, match=r"'kv_blocks' line gives kv_blocks = 1111.* <= 1099511627776"
+    ):
+        parse_log(text, "log")
+    kept = read("vllm_v0_llama31_8b_rtx3090_20k.log").replace(
+        "GPU blocks: 1952", "GPU blocks: 1099511627776"
+    )
+    assert parse_log(kept, "log").values["kv_blocks"] == 2**40  # the bound itself is read
+
+
 def test_both_engines_in_one_file_are_refused() -> None:
     text = read("vllm_v1_lvllm_a40.log") + read("sglang_kv_line_only_21348.log")
     with pytest.raises(ConfigError, match="both vLLM and SGLang"):

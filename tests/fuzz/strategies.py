@@ -11,7 +11,9 @@ are allowed to take long, by design (planner.limits bounds how long).
 from __future__ import annotations
 
 import copy
+import datetime
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +24,8 @@ import yaml
 from hypothesis import strategies as st
 
 from planner import load_model
-from planner.hardware import DEFAULT_PROFILE_DIR, gpu_names
+from planner.calibrate.terms import terms_from_log
+from planner.hardware import DEFAULT_PROFILE_DIR, gpu_names, load_gpu
 from planner.model.catalog import catalog_names
 from planner.model.hf_import import FIELD_MAXIMA
 from tests.fuzz.harness import InvariantError, Result, environment, run_api, run_cli, scratch
@@ -581,6 +584,92 @@ def api_cases(draw: st.DrawFn) -> APICase:
     return APICase("api", f"{name} kv_dtype={kv_dtype} {method}({context!r}, q={query})", call)
 
 
+# --------------------------------------------------------------------------- calibration
+ENGINE_LOGS = {
+    p.name: p.read_text(encoding="utf-8", errors="replace")
+    for p in sorted((ROOT / "tests" / "fixtures" / "engine_logs").glob("*.log"))
+}
+CALIBRATED = sorted((ROOT / "hardware_profiles" / "calibrated").glob("*.json"))
+BENCH_RESULT = {  # field names of vllm/benchmarks/serve.py's --save-result JSON
+    "date": "20261125-120000",
+    "backend": "vllm",
+    "max_concurrency": 32,
+    "request_rate": "inf",
+    "duration": 100.0,
+    "completed": 200,
+    "total_input_tokens": 204800,
+    "total_output_tokens": 102400,
+    "request_throughput": 2.0,
+    "mean_ttft_ms": 250.0,
+    "mean_tpot_ms": 30.0,
+    "median_tpot_ms": 29.0,
+}
+NUMBER_IN_TEXT = re.compile(r"\d[\d,]*(?:\.\d+)?")
+COMPLETE_LOGS = ["vllm_v0_llama31_8b_rtx3090_20k.log", "vllm_v1_lvllm_a40.log"]
+# Engine-terms documents as kvplan calibrate writes them (the fuzz mutates them).
+TERMS_BASES = [
+    terms_from_log(ENGINE_LOGS[name], name, load_gpu("h100-sxm"), today=datetime.date(2026, 11, 25))
+    for name in COMPLETE_LOGS
+]
+
+
+@st.composite
+def engine_log(draw: st.DrawFn) -> str:
+    """A real start-up log with some of its lines' numbers replaced, lines dropped or
+    repeated."""
+    # The logs that import on an H100 profile twice as often (their valid path is longest).
+    names = [*sorted(ENGINE_LOGS), *COMPLETE_LOGS]
+    lines = ENGINE_LOGS[draw(st.sampled_from(names))].splitlines()
+    for _ in range(draw(st.integers(0, 4))):
+        if not lines:
+            break
+        i = draw(st.integers(0, len(lines) - 1))
+        action = draw(st.sampled_from(["number", "number", "drop", "repeat"]))
+        if action == "number":
+            text = draw(st.sampled_from([*NUMBER_TEXTS, "1" * 400, "0.0", "9" * 40]))
+            lines[i] = NUMBER_IN_TEXT.sub(text, lines[i], count=1)
+        elif action == "drop":
+            del lines[i]
+        else:
+            lines.insert(i, lines[i])
+    return "\n".join(lines) + "\n"
+
+
+@st.composite
+def calibrate_cases(draw: st.DrawFn) -> Case:
+    kind = draw(st.sampled_from(["log", "log", "bench", "profile", "terms"]))
+    model = draw(st.sampled_from(SIM_MODELS))
+    if kind == "terms":  # plan --engine-terms with a (mutated) file calibrate wrote
+        doc = draw(mutated(draw(st.sampled_from(TERMS_BASES)), max_mutations=2))
+        text = to_yaml(doc) if draw(st.integers(0, 9)) else draw(raw_attacks("yaml"))
+        argv = ["plan", "--model", model, "--gpu", "h100-sxm", "--context", "8K"]
+        argv += [
+            "--engine-terms",
+            "{dir}/t.yaml",
+            *(["--rate", "2"] if draw(st.booleans()) else []),
+        ]
+        return Case("calibrate", [*argv, "--json"], files={"t.yaml": text})
+    if kind == "log":
+        argv = ["calibrate", "--from-log", "{dir}/e.log", "--gpu", "h100-sxm"]
+        argv += ["--out", "{dir}/t.yaml"]
+        if draw(st.booleans()):  # compare the log's KV pool with kvplan's
+            argv += ["--model", model, *_maybe(draw, "--context", token_text)]
+        return Case("calibrate", [*argv, "--json"], files={"e.log": draw(engine_log())})
+    if kind == "bench":
+        result = draw(mutated(BENCH_RESULT, max_mutations=2))
+        argv = ["calibrate", "--from-bench", "{dir}/r.json", "--model", "llama-3.1-70b"]
+        argv += ["--gpu", "h100-sxm", "--out", "{dir}/t.yaml"]
+        return Case("calibrate", [*argv, "--json"], files={"r.json": to_json(result)})
+    path = draw(st.sampled_from(CALIBRATED))
+    profile = json.loads(path.read_text())
+    raw = {k: profile.pop(k) for k in ("measurements", "skipped") if k in profile}
+    profile = {**draw(mutated(profile, max_mutations=2)), **raw}  # the fits, not the raw data
+    gpu = "h100-sxm" if path.name.startswith("h100") else "h200"
+    argv = ["plan", "--model", model, "--gpu", gpu, "--context", "8K"]
+    argv += ["--gpu-profile", "{dir}/p.json", *(["--rate", "2"] if draw(st.booleans()) else [])]
+    return Case("calibrate", [*argv, "--json"], files={"p.json": to_json(profile)})
+
+
 SURFACES: dict[str, st.SearchStrategy[Any]] = {
     "cli": cli_cases(),
     "config.json": config_cases(),
@@ -589,4 +678,5 @@ SURFACES: dict[str, st.SearchStrategy[Any]] = {
     "gpu_profile": gpu_profile_cases(),
     "engine_profile": engine_profile_cases(),
     "api": api_cases(),
+    "calibrate": calibrate_cases(),
 }

@@ -21,6 +21,7 @@ CI_EXAMPLES = {
     "gpu_profile": 10,
     "engine_profile": 8,
     "api": 40,
+    "calibrate": 10,
 }
 
 
