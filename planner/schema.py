@@ -782,7 +782,7 @@ class Scenario(Frozen):
     gpu: Label
     deployment: Deployment = Deployment()
     replicas: int = Field(1, ge=1, le=lim.MAX_REPLICAS)
-    router: Literal["round_robin", "least_outstanding_tokens", "prefix_affinity"] = (
+    router: Literal["round_robin", "least_outstanding_tokens", "prefix_affinity", "cache_aware"] = (
         "least_outstanding_tokens"
     )
     duration_s: float = Field(

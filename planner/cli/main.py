@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from planner.cli import calibrate, models, plan, search, simulate
+from planner.cli import calibrate, migrate, models, plan, search, simulate
 from planner.cli.common import EXIT_USER_ERROR, OneLineParser, flag_error
 from planner.errors import KvplanError
 
@@ -28,7 +28,7 @@ def kvplan_version() -> str:
         return "unknown"
 
 
-COMMAND_MODULES = (models, plan, search, simulate, calibrate)
+COMMAND_MODULES = (models, plan, search, simulate, calibrate, migrate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -285,7 +285,7 @@ class Cluster:
             if progress is not None:
                 progress(i / chunks)
         for replica in self.replicas:
-            replica.sync(self.end_s)
+            replica.finalize(self.end_s)
         self.check_conservation()
 
     @property

@@ -69,7 +69,8 @@ class Jump:
     ends_s: list[float]  # end time of each iteration
     remaining: np.ndarray  # output tokens each request had left at iteration 0
     allocated: int = 1  # iterations whose blocks are allocated (iteration 0 at schedule)
-    emitted: int = 0  # iterations whose tokens are applied
+    emitted: int = 0  # iterations whose tokens are emitted
+    applied: int = 0  # emitted iterations already added to the requests' ``generated``
 
     @property
     def length(self) -> int:
@@ -103,6 +104,7 @@ class Replica:
         self._cut = env.event()
         self._abort = False
         self._round_contexts: np.ndarray | None = None  # decode contexts of this round
+        self._outstanding_base: int | None = None  # see outstanding_tokens
         # MTP speculative decoding (planner.sim.mtp): tokens per decode step, step times.
         self.mtp: MTPDecoding | None = None
         # Disaggregated prefill (planner.sim.disagg): called when a request's prompt is
@@ -122,12 +124,22 @@ class Replica:
         return len(r.shared_keys) + r.private_blocks - self.config.state_blocks
 
     def outstanding_tokens(self) -> int:
-        """Prefill and decode tokens still to run for every request here."""
-        total = 0
-        for r in self.running:
-            total += r.prefill_target - r.computed_tokens + r.output_tokens - r.generated
-        for r in self.waiting:
-            total += r.input_tokens + r.output_tokens
+        """Prefill and decode tokens still to run for every request here. During a jump
+        the requests' ``generated`` lag by the jump's unapplied iterations (see _apply).
+        The sum over requests is kept between the scheduler's changes (a round, a step's
+        commit, a finish): submissions add to it, a jump's iterations take batch x
+        iterations off, so routing does not walk every request of every replica."""
+        jump = self.jump
+        total = self._outstanding_base
+        if total is None:
+            total = 0
+            for r in self.running:
+                total += r.prefill_target - r.computed_tokens + r.output_tokens - r.generated
+            for r in self.waiting:
+                total += r.input_tokens + r.output_tokens
+            self._outstanding_base = total
+        if jump is not None:
+            total -= (jump.emitted - jump.applied) * len(jump.requests)
         return total
 
     def kv_utilization(self) -> float:
@@ -138,6 +150,8 @@ class Replica:
         request.replica = self.index
         request.state = WAITING
         self.waiting.append(request)
+        if self._outstanding_base is not None:
+            self._outstanding_base += request.input_tokens + request.output_tokens
         self._poke()
 
     def _poke(self) -> None:
@@ -279,6 +293,7 @@ class Replica:
                 chunks.append((r, tokens))
             i += 1
         self._admit(now, budget, chunks, decode)
+        self._outstanding_base = None
         if not decode and not chunks:
             return None
         return decode, chunks
@@ -400,6 +415,7 @@ class Replica:
         if self._abort:
             return
         self.steps += 1
+        self._outstanding_base = None
         for r, tokens in chunks:
             r.computed_tokens += tokens
             if r.computed_tokens >= r.prefill_target:
@@ -424,6 +440,7 @@ class Replica:
         """Disaggregated prefill: the prompt is done; its blocks go back to the pool (the
         prompt's stay cached) and the request leaves for the decode pool."""
         assert self.on_prefilled is not None
+        self._outstanding_base = None
         self.running.remove(r)
         self.pool.release(r, self._token_blocks_computed(r))
         r.shared_keys = []
@@ -431,6 +448,7 @@ class Replica:
         self.on_prefilled(r, now)
 
     def _finish(self, r: Request, now: float) -> None:
+        self._outstanding_base = None
         r.state = FINISHED
         r.finish_s = now
         self.running.remove(r)
@@ -498,7 +516,9 @@ class Replica:
         if self._abort:
             return
         self._commit(jump, jump.length, jump.length)
+        self._apply(jump)
         self.jump = None
+        self._outstanding_base = None
         # Requests whose last token came in the jump's last iteration (in batch order).
         for i in np.flatnonzero(jump.remaining <= jump.length).tolist():
             self._finish(jump.requests[i], end_s)
@@ -517,10 +537,25 @@ class Replica:
                 r.private_blocks += int(extra[i])
             jump.allocated = started
         if done > jump.emitted:
-            for r in jump.requests:
-                r.generated += done - jump.emitted
             self.steps += done - jump.emitted
             jump.emitted = done
+
+    def _apply(self, jump: Jump) -> None:
+        """Add the emitted iterations to each request's ``generated`` (done lazily: a sync
+        in the middle of a jump only counts them, so routing does not touch every request)."""
+        pending = jump.emitted - jump.applied
+        if pending:
+            for r in jump.requests:
+                r.generated += pending
+            jump.applied = jump.emitted
+            if self._outstanding_base is not None:
+                self._outstanding_base -= pending * len(jump.requests)
+
+    def finalize(self, now: float) -> None:
+        """Materialise the state at ``now`` completely (the end of a run)."""
+        self.sync(now)
+        if self.jump is not None:
+            self._apply(self.jump)
 
     def sync(self, now: float) -> None:
         """Materialise a jump up to ``now`` (exact mode has nothing to do)."""
@@ -534,9 +569,10 @@ class Replica:
     # ------------------------------------------------------------------ faults
     def fail(self, now: float) -> list[Request]:
         """Go down: every queued and running request is handed back for re-routing."""
-        self.sync(now)
+        self.finalize(now)
         self._abort = True
         self.jump = None
+        self._outstanding_base = None
         if not self._cut.triggered:
             self._cut.succeed()
         displaced = [*self.running, *self.waiting]

@@ -129,7 +129,9 @@ def assert_same(s: Scenario) -> None:
 @given(
     seed=st.integers(0, 10_000),
     rate=st.sampled_from([1.0, 3.0, 8.0]),
-    router=st.sampled_from(["round_robin", "least_outstanding_tokens", "prefix_affinity"]),
+    router=st.sampled_from(
+        ["round_robin", "least_outstanding_tokens", "prefix_affinity", "cache_aware"]
+    ),
     faults=st.booleans(),
     invalidate=st.booleans(),
     host=st.booleans(),

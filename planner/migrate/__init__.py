@@ -1,0 +1,1 @@
+"""Migration planner: two fleets, phases, the cold prefix cache at cut-over, the bill."""
