@@ -17,6 +17,7 @@ navigation = st.navigation(
         st.Page(f"{PAGES}/search.py", title="Search"),
         st.Page(f"{PAGES}/simulate.py", title="Simulate"),
         st.Page(f"{PAGES}/compare.py", title="Compare"),
+        st.Page(f"{PAGES}/migration.py", title="Migration"),
     ]
 )
 sidebar()
