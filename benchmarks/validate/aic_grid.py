@@ -52,7 +52,7 @@ from planner.hardware import load_gpu  # noqa: E402
 from planner.plan.deployed import Deployed  # noqa: E402
 from planner.plan.memory import InsufficientMemoryError, memory_budget  # noqa: E402
 from planner.plan.perf import StepModel, decode_step, step_model  # noqa: E402
-from planner.schema import Deployment  # noqa: E402
+from planner.schema import Deployment, GpuCalibration  # noqa: E402
 
 CACHE = Path(__file__).with_name("data") / "aic_estimates.json"
 SYSTEMS = {"h100_sxm": "h100-sxm", "h200_sxm": "h200", "b200_sxm": "b200"}
@@ -166,7 +166,9 @@ def grid() -> list[Point]:
 
 
 # ---------------------------------------------------------------------------- kvplan side
-def deployed_for(p: Point) -> Deployed:
+def deployed_for(p: Point, calibration: GpuCalibration | None = None) -> Deployed:
+    """kvplan's deployment for a grid point (``calibration``: a calibrated GPU profile's
+    curves, for the calibrated section)."""
     weights = p.model.hopper_weights if p.system in HOPPER else {}
     deployment = Deployment(
         engine=p.engine,  # type: ignore[arg-type]
@@ -179,14 +181,17 @@ def deployed_for(p: Point) -> Deployed:
         step_overhead_ms=0.0,
         max_batched_tokens=max(8192, p.batch * p.isl) if p.phase == "prefill" else 8192,
         max_num_seqs=max(256, p.batch * p.dp),
+        gpu_calibration=calibration,
     )
     return Deployed.build(load_model(p.model.name), load_gpu(SYSTEMS[p.system]), deployment)
 
 
-def kvplan_ms(p: Point) -> tuple[float, dict[str, float]]:
+def kvplan_ms(
+    p: Point, calibration: GpuCalibration | None = None
+) -> tuple[float, dict[str, float]]:
     """kvplan's TPOT (decode, mean over contexts isl+1..isl+osl) or TTFT (prefill: one
     forward over the batch's prompts), in ms, with its per-operator breakdown."""
-    deployed = deployed_for(p)
+    deployed = deployed_for(p, calibration)
     sequences = p.batch * p.dp
     if p.phase == "decode":
         contexts = np.arange(p.isl + 1, p.isl + OSL + 1)

@@ -9,7 +9,9 @@ Sections are modules in this folder, run in this order when present:
                   engine x layout x batch x prompt grid;
 - ``engine_logs`` (b) kvplan vs serving-engine start-up logs from public issues;
 - ``production``  (c) kvplan vs published production figures (DeepSeek V3/R1 on H800);
-- ``spot_checks`` (d) kvplan's fitted curves vs real-GPU microbenchmarks (H100).
+- ``spot_checks`` (d) kvplan's fitted curves vs real-GPU microbenchmarks (H100);
+- ``calibrated``  (e) the calibrated H100/H200 profiles (kvplan calibrate): their held-out
+                  error, and section (a)'s H100/H200 grid with them vs the defaults.
 
 A section module's whole interface is one function, ``section() -> str``: the section's
 markdown (a "## " heading, tables, notes), printed as is and written to docs/accuracy.md
@@ -40,7 +42,7 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO))
 
-SECTIONS = ("aic_grid", "engine_logs", "production", "spot_checks")
+SECTIONS = ("aic_grid", "engine_logs", "production", "spot_checks", "calibrated")
 OUTPUT = REPO / "docs" / "accuracy.md"
 AIC_VERSION = "0.12.0"
 AIC_VENV = REPO / ".venv-aic"

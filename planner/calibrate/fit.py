@@ -37,6 +37,9 @@ class Fit:
     median_rel_err: float
     p90_rel_err: float
     folds: int | None = None  # cross-validated over this many folds (else a held-out share)
+    # |predicted / measured - 1| of every point the error is judged on: the held-out points,
+    # or with ``folds`` every point, each predicted by a fit that did not see its fold.
+    held_out_rel_err: tuple[float, ...] = ()
 
     def quality(self, table: str, selection: str) -> dict[str, object]:
         """The ``fit`` record of a curve (``planner.plan.efficiency.schema.FitQuality``)."""
@@ -103,6 +106,7 @@ def fit(
             float(np.median(err)),
             float(np.percentile(err, 90)),
             folds,
+            tuple(float(e) for e in err),
         )
     hold = held_out_mask(n, seed)
     train = ~hold
@@ -115,6 +119,7 @@ def fit(
         int(hold.sum()),
         float(np.median(err)),
         float(np.percentile(err, 90)),
+        held_out_rel_err=tuple(float(e) for e in err) if hold.any() else (),
     )
 
 

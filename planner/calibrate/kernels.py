@@ -418,9 +418,39 @@ def fit_elementwise(raw: RawDocument, gpu: GPU) -> tuple[list[CurveFit], list[Ch
 
 
 @dataclass(frozen=True)
+class HeldOut:
+    """Every curve's error on the measurements its fit did not see, pooled: how well the
+    profile reproduces its own held-out measurements (issue 12's acceptance: within 10%
+    median)."""
+
+    points: int
+    median_rel_err: float
+    p90_rel_err: float
+    curves_within: int  # curves whose own held-out median is within WITHIN
+    curves: int
+
+
+# Issue 12's acceptance bound on a calibrated profile's held-out median error.
+WITHIN = 0.10
+
+
+@dataclass(frozen=True)
 class KernelCalibration:
     curves: list[CurveFit]
     checks: list[Check]
+
+    def held_out(self) -> HeldOut | None:
+        """The pooled held-out error (None: no curve was fitted)."""
+        errors = np.array([e for c in self.curves for e in c.result.held_out_rel_err])
+        if not len(errors):
+            return None
+        return HeldOut(
+            len(errors),
+            float(np.median(errors)),
+            float(np.percentile(errors, 90)),
+            sum(1 for c in self.curves if c.result.median_rel_err <= WITHIN),
+            len(self.curves),
+        )
 
 
 def fit_all(raw: RawDocument, gpu: GPU) -> KernelCalibration:

@@ -27,7 +27,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from planner.calibrate.kernels import KernelCalibration, copy_bandwidth_bytes_per_s, fit_all
-from planner.calibrate.raw import Collectives, RawDocument, Record
+from planner.calibrate.raw import (
+    RAW_FORMAT,
+    RAW_FORMAT_VERSION,
+    Collectives,
+    RawDocument,
+    Record,
+    raw_from_data,
+)
 from planner.errors import ConfigError
 from planner.hardware import GPU
 from planner.io import parse_document, read_document, write_text_atomic
@@ -269,3 +276,28 @@ def profile_from_data(data: Any, where: str) -> CalibratedProfile:
 def load_profile(path: str | Path) -> CalibratedProfile:
     """A calibrated GPU profile file, bounded and validated."""
     return profile_from_data(read_document(path), str(path))
+
+
+def profile_raw(profile: CalibratedProfile) -> RawDocument:
+    """The raw measurements a profile holds, as ``planner.calibrate.measure`` wrote them:
+    refitting them gives the profile's curves again, the same points held out (the split
+    is seeded), so their held-out error can be checked from the profile alone."""
+    return RawDocument(
+        format=RAW_FORMAT,
+        format_version=RAW_FORMAT_VERSION,
+        environment=profile.environment,
+        settings=profile.settings,
+        collectives=profile.collectives,
+        measurements=profile.measurements,
+        skipped=profile.skipped,
+        elapsed_s=0.0,
+    )
+
+
+def load_measurements(path: str | Path) -> RawDocument:
+    """Raw measurements from a raw file (``python -m planner.calibrate.measure``) or from
+    a calibrated profile (its ``measurements``)."""
+    data = read_document(path)
+    if isinstance(data, dict) and data.get("kind") == PROFILE_KIND:
+        return profile_raw(profile_from_data(data, str(path)))
+    return raw_from_data(data, str(path))

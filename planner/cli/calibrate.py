@@ -22,9 +22,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from planner.calibrate.bench import Correction, fit_correction, load_run, predict
-from planner.calibrate.kernels import KernelCalibration
-from planner.calibrate.profile import build_profile, write_profile
-from planner.calibrate.raw import RawDocument, load_raw, raw_from_data
+from planner.calibrate.kernels import WITHIN, KernelCalibration
+from planner.calibrate.profile import build_profile, load_measurements, write_profile
+from planner.calibrate.raw import RawDocument, raw_from_data
 from planner.calibrate.terms import (
     load_terms,
     read_log,
@@ -84,6 +84,17 @@ def _fit_table(gpu: GPU, calibration: KernelCalibration, device: str) -> Table:
             f"{r.p90_rel_err:.1%}",
             escape("; ".join(c.kernels))[:80],
         )
+    pooled = calibration.held_out()
+    if pooled is not None:
+        table.add_section()
+        table.add_row(
+            "all curves, pooled",
+            "",
+            str(pooled.points),
+            f"{pooled.median_rel_err:.1%}",
+            f"{pooled.p90_rel_err:.1%}",
+            f"{pooled.curves_within} of {pooled.curves} curves within {WITHIN:.0%} median",
+        )
     return table
 
 
@@ -99,7 +110,21 @@ def _fit_summary(calibration: KernelCalibration) -> dict[str, Any]:
         }
         for c in calibration.curves
     ]
-    return {"curves": curves, "checks": [c.as_dict() for c in calibration.checks]}
+    pooled = calibration.held_out()
+    held_out = None
+    if pooled is not None:
+        held_out = {
+            "points": pooled.points,
+            "median_rel_err": round(pooled.median_rel_err, 4),
+            "p90_rel_err": round(pooled.p90_rel_err, 4),
+            "curves_within_10pct": pooled.curves_within,
+            "curves": pooled.curves,
+        }
+    return {
+        "curves": curves,
+        "held_out_pooled": held_out,
+        "checks": [c.as_dict() for c in calibration.checks],
+    }
 
 
 def cmd_profile(args: argparse.Namespace) -> None:
@@ -112,7 +137,7 @@ def cmd_profile(args: argparse.Namespace) -> None:
     check_writable(args.out, field="--out")
     if args.raw_out:
         check_writable(args.raw_out, field="--raw-out")
-    raw = load_raw(args.from_raw) if args.from_raw else _measure(args)
+    raw = load_measurements(args.from_raw) if args.from_raw else _measure(args)
     doc, calibration = build_profile(raw, gpu, args.engine or "vllm")
     write_profile(args.out, doc)
     summary = {
@@ -383,8 +408,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--from-raw",
         default=None,
         metavar="RAW.json",
-        help="fit measurements taken "
-        "with python -m planner.calibrate.measure instead of measuring here",
+        help="fit measurements taken with python -m planner.calibrate.measure instead of "
+        "measuring here, or refit a calibrated profile's own measurements (prints the "
+        "error on the points each fit did not see)",
     )
     g.add_argument("--raw-out", default=None, metavar="RAW.json", help="also keep the raw JSON")
     e = p.add_argument_group("engine terms")
