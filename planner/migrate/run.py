@@ -260,6 +260,7 @@ def merge(s: MigrationScenario, windows: list[WindowResult], wall_s: float) -> M
         "windows": len(windows),
         "wall_s": wall_s,
         "window_wall_s": sum(w.wall_s for w in windows),
+        "window_cpu_s": sum(w.cpu_s for w in windows),
         "simulated_requests": sum(w.simulated_requests for w in windows),
         "steps": sum(w.steps for w in windows),
         "requests": totals,

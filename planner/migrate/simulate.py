@@ -143,6 +143,7 @@ class WindowResult:
     totals: dict[str, int]
     steps: int
     wall_s: float
+    cpu_s: float  # CPU seconds of the process that ran the window (load-independent)
     simulated_requests: int
     requests: list[Request] = field(default_factory=list)  # finished, if kept
 
@@ -198,6 +199,7 @@ class WindowSim:
         self.correction = 1.0
         self._recent_desired: list[tuple[float, int]] = []
         self._autoscale: AutoscaleReplicas | None = None
+        self._cpu_started = 0.0
 
     # ------------------------------------------------------------------ metrics
     def _row(self, request: Request) -> tuple[int, int] | None:
@@ -455,6 +457,7 @@ class WindowSim:
     # ------------------------------------------------------------------ run
     def run(self) -> WindowResult:
         started = time.perf_counter()
+        self._cpu_started = time.process_time()
         env = self.env
         env.process(self._policies())
         env.process(self._arrivals(stream(self.view, self.t0, self.end_s)))
@@ -514,6 +517,7 @@ class WindowSim:
             totals=totals,
             steps=steps,
             wall_s=wall_s,
+            cpu_s=time.process_time() - self._cpu_started,
             simulated_requests=self.simulated,
             requests=self.kept,
         )
