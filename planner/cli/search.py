@@ -120,6 +120,12 @@ def _render(data: dict[str, Any]) -> None:
             f"max_num_seqs {pool['max_num_seqs']}, max_batched_tokens "
             f"{pool['max_batched_tokens']:,}{batch}{util})"
         )
+    for mode, other in data["best_by_mode"].items():
+        if other["label"] != best["label"]:
+            console.print(
+                f"  cheapest {mode}: {escape(other['label'])}, {other['gpus_total']:,} GPUs, "
+                f"${other['usd_per_month']:,.0f}/month"
+            )
     table = Table(title=f"top {len(data['top'])} deployments")
     for column in ("#", "deployment", "GPUs", "$/month", "$/M tokens", "TTFT p", "TPOT ms"):
         table.add_column(column, justify="left" if column == "deployment" else "right")

@@ -34,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from planner.report.views import ViewConfig
+from planner.report.views import ViewConfig, best_plan
 from planner.schema import DEFAULT_REASONING_MODES, Deployment, Scenario
 from planner.units import format_tokens
 
@@ -73,9 +73,22 @@ def export_duration_s(requests_per_s: float) -> float:
     return min(EXPORT_MAX_DURATION_S, max(EXPORT_MIN_DURATION_S, wanted))
 
 
-def _deployment(config: ViewConfig) -> dict[str, Any]:
-    """The view's deployment, every layout field written (not only non-defaults)."""
-    d = config.deployment()
+def _layout(config: ViewConfig, model: str, gpu: str, replicas: int) -> dict[str, Any]:
+    """The scenario's layout fields: the sidebar's deployment, or (attention TP on auto)
+    the best plan's, its pools under ``disaggregation`` when it has two."""
+    plan = best_plan(config, model, gpu)
+    if plan is None:
+        return {"deployment": _deployment(config.deployment()), "replicas": replicas}
+    pools = [
+        {"replicas": p.replicas, "deployment": _deployment(p.layout.deployment)} for p in plan.pools
+    ]
+    if len(pools) == 1:
+        return pools[0]
+    return {"disaggregation": {"prefill": pools[0], "decode": pools[1]}}
+
+
+def _deployment(d: Deployment) -> dict[str, Any]:
+    """A deployment, every layout field written (not only non-defaults)."""
     out: dict[str, Any] = {
         "engine": d.engine,
         "gpus_per_replica": d.gpus_per_replica,
@@ -84,6 +97,11 @@ def _deployment(config: ViewConfig) -> dict[str, Any]:
     }
     if d.kv_dtype is not None:
         out["kv_dtype"] = d.kv_dtype
+    for name in ("mtp", "overlap_micro_batches", "eplb"):
+        if getattr(d, name):
+            out[name] = True
+    if d.mtp:
+        out["mtp_acceptance_rate"] = d.mtp_acceptance_rate
     return out
 
 
@@ -142,8 +160,7 @@ def view_scenarios(config: ViewConfig, cost: list[dict[str, Any]]) -> list[ViewS
             f"{gpu}): the kvplan dashboard view",
             "model": f"models/{slug(model)}.json" if custom else model,
             "gpu": gpu,
-            "deployment": _deployment(config),
-            "replicas": int(row["replicas"]),
+            **_layout(config, model, gpu, int(row["replicas"])),
             "duration_s": export_duration_s(config.requests_per_s),
             "drain_s": EXPORT_DRAIN_S,
             "seed": 0,

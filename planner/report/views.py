@@ -17,7 +17,7 @@ from typing import Any
 from planner.errors import KvplanError
 from planner.hardware import GPU, load_gpu
 from planner.model.resolve import resolve_model
-from planner.plan.cost import api_prices_for
+from planner.plan.cost import api_prices_for, monthly_usd
 from planner.plan.deployed import Deployed
 from planner.plan.frontier import frontier_curve, log_spaced_contexts
 from planner.plan.throughput import DEFAULT_TTFT_PERCENTILE
@@ -30,6 +30,8 @@ from planner.schema import (
     EngineName,
     LognormalDist,
 )
+from planner.search.run import Candidate, SearchResult, run_search
+from planner.search.spec import SearchSpec
 from planner.units import GIB_BYTES
 
 REASONING_MODES = ("non-think", "think-high", "think-max")
@@ -143,10 +145,68 @@ def priced_gpu(gpu_name: str, usd_per_gpu_hour: float | None = None) -> GPU:
     return GPU(gpu.profile.model_copy(update={"price": priced}))
 
 
+# --------------------------------------------------------------------------- best layout
+# With attention TP on "auto" the pages show each model's best layout: the cheapest plan of
+# a deployment search (planner.search) for the view's traffic and SLOs over replicas of
+# half, once and twice the sidebar's GPUs per replica, every attention TP / DP split and
+# MTP on/off, aggregated or disaggregated (the Search page and `kvplan search` also try
+# micro-batch overlap, EPLB and more replica sizes).
+BEST_LAYOUT_OVERLAP = (False,)
+BEST_LAYOUT_EPLB = (False,)
+
+
+def best_layout_spec(config: ViewConfig, model_name: str, gpu_name: str) -> SearchSpec:
+    n = config.gpus_per_replica
+    return SearchSpec.model_validate(
+        {
+            "models": (config.model_source(model_name),),
+            "gpus": (gpu_name,),
+            "engines": (config.engine,),
+            "requests_per_s": config.requests_per_s,
+            "input_tokens": config.mean_input_tokens,
+            "output_tokens": config.mean_output_tokens,
+            "prefix_hit_ratio": config.prefix_hit_ratio,
+            "tpot_slo_s": config.tpot_slo_ms / 1e3,
+            "ttft_slo_s": config.ttft_slo_s,
+            "ttft_percentile": config.ttft_percentile,
+            "gpus_per_replica": tuple(sorted({max(n // 2, 1), n, 2 * n})),
+            "overlap": BEST_LAYOUT_OVERLAP,
+            "eplb": BEST_LAYOUT_EPLB,
+            "kv_dtype": config.kv_dtype,
+            "top": 1,
+        }
+    )
+
+
+@cache
+def _searched(spec: SearchSpec) -> SearchResult:
+    return run_search(spec)
+
+
+def best_plan(config: ViewConfig, model_name: str, gpu_name: str) -> Candidate | None:
+    """The search's cheapest plan for this model and GPU (None: the layout is as set)."""
+    if config.tensor_parallel is not None:
+        return None
+    return _searched(best_layout_spec(config, model_name, gpu_name)).best
+
+
+def replica_layout(config: ViewConfig, model_name: str, gpu_name: str) -> tuple[Deployment, str]:
+    """The one replica layout the Capacity and Frontier pages show, and what it is: as set
+    in the sidebar, or the best plan's replica (aggregated) or decode replica
+    (disaggregated); as set, saying why, when no plan meets the traffic and SLOs."""
+    try:
+        plan = best_plan(config, model_name, gpu_name)
+    except KvplanError as err:
+        return config.deployment(), f"as set (no plan meets the traffic: {screen_text(err)})"
+    if plan is None:
+        return config.deployment(), "as set"
+    return plan.pools[-1].layout.deployment, f"best: {plan.label}"
+
+
 def deployed_for(config: ViewConfig, model_name: str, gpu_name: str) -> Deployed:
     model = resolve_model(config.model_source(model_name))
     gpu = priced_gpu(gpu_name, config.gpu_price(gpu_name))
-    return Deployed.build(model, gpu, config.deployment())
+    return Deployed.build(model, gpu, replica_layout(config, model_name, gpu_name)[0])
 
 
 # What the dashboard calls the planner's fields (the words on the screen).
@@ -225,9 +285,10 @@ def capacity_rows(config: ViewConfig) -> list[dict[str, Any]]:
                 "context_tokens": config.context_tokens,
             }
             try:
-                report = plan_report(
-                    deployed_for(config, model_name, gpu_name), config.context_tokens
-                )
+                deployed = deployed_for(config, model_name, gpu_name)
+                row["gpus_per_replica"] = deployed.gpus
+                row["layout"] = replica_layout(config, model_name, gpu_name)[1]
+                report = plan_report(deployed, config.context_tokens)
             except KvplanError as err:
                 row.update({"fits": False, "note": screen_text(err)})
                 rows.append(row)
@@ -259,7 +320,8 @@ def frontier_rows(config: ViewConfig) -> list[dict[str, Any]]:
         model = resolve_model(config.model_source(model_name))
         for gpu_name in config.gpus:
             gpu = priced_gpu(gpu_name, config.gpu_price(gpu_name))
-            curve = frontier_curve(model, gpu, config.deployment(), contexts)
+            deployment, layout = replica_layout(config, model_name, gpu_name)
+            curve = frontier_curve(model, gpu, deployment, contexts)
             for ctx, count in zip(
                 curve.context_tokens.tolist(), curve.max_concurrent_sequences.tolist(), strict=True
             ):
@@ -270,6 +332,8 @@ def frontier_rows(config: ViewConfig) -> list[dict[str, Any]]:
                         "context_tokens": ctx,
                         "max_concurrent_sequences": count,
                         "fits": curve.fits,
+                        "gpus_per_replica": deployment.gpus_per_replica,
+                        "layout": layout,
                     }
                 )
     return rows
@@ -290,23 +354,66 @@ def traffic_for(config: ViewConfig, deployed: Deployed) -> dict[str, Any]:
     )
 
 
+def _pool_report(
+    config: ViewConfig, model_name: str, gpu_name: str, deployment: Deployment
+) -> dict[str, Any]:
+    """plan_report for one pool layout, priced at the traffic: prompts of the mean length,
+    decoding at the mean context (prompt + half the output), not the sidebar context."""
+    model = resolve_model(config.model_source(model_name))
+    gpu = priced_gpu(gpu_name, config.gpu_price(gpu_name))
+    return plan_report(
+        Deployed.build(model, gpu, deployment),
+        config.mean_input_tokens + config.mean_output_tokens // 2,
+        output_tokens=config.mean_output_tokens,
+        input_tokens=config.mean_input_tokens,
+        prefix_hit_ratio=config.prefix_hit_ratio,
+    )
+
+
+def _best_cost(
+    config: ViewConfig, model_name: str, gpu_name: str, plan: Candidate
+) -> dict[str, Any]:
+    """A Cost-page row for the search's plan: input tokens priced on the prefill (or only)
+    pool, output and cached tokens on the decode (or only) pool, the bill at the view's
+    $/GPU-hour."""
+    first = _pool_report(config, model_name, gpu_name, plan.pools[0].layout.deployment)
+    last = _pool_report(config, model_name, gpu_name, plan.pools[-1].layout.deployment)
+    price = priced_gpu(gpu_name, config.gpu_price(gpu_name)).profile.price
+    gpus = plan.gpus_total
+    return {
+        "layout": f"best: {plan.label}",
+        "usd_per_gpu_hour": price.default_usd_per_gpu_hour,
+        "usd_per_million_input_tokens": first["cost"]["usd_per_million_input_tokens"],
+        "usd_per_million_output_tokens": last["cost"]["usd_per_million_output_tokens"],
+        "usd_per_million_cached_input_tokens": last["cost"]["usd_per_million_cached_input_tokens"],
+        "replicas": sum(p.replicas for p in plan.pools),
+        "gpus_total": gpus,
+        "usd_per_month": monthly_usd(gpus, price.default_usd_per_gpu_hour),
+        "usd_per_month_low": monthly_usd(gpus, price.low_usd_per_gpu_hour),
+        "usd_per_month_high": monthly_usd(gpus, price.high_usd_per_gpu_hour),
+        "planned_ttft_s": plan.ttft_s,
+        "planned_ttft_at_percentile_s": plan.ttft_at_percentile_s,
+        "planned_tpot_ms": plan.tpot_s * 1e3,
+        "decode_batch": plan.pools[-1].decode_batch,
+        "note": "",
+    }
+
+
 def cost_rows(config: ViewConfig) -> list[dict[str, Any]]:
-    """Per (model, GPU): $ per million tokens and the monthly bill for the traffic."""
+    """Per (model, GPU): $ per million tokens and the monthly bill for the traffic, for the
+    best plan (attention TP on auto) or the layout as set."""
     rows = []
     for model_name in config.models:
         for gpu_name in config.gpus:
             row: dict[str, Any] = {"model": model_name, "gpu": gpu_name}
             try:
+                plan = best_plan(config, model_name, gpu_name)
+                if plan is not None:
+                    row.update(_best_cost(config, model_name, gpu_name, plan))
+                    rows.append(row)
+                    continue
                 deployed = deployed_for(config, model_name, gpu_name)
-                # Priced at the traffic, not the sidebar context: prompts of the mean
-                # length, decoding at the mean context (prompt + half the output).
-                report = plan_report(
-                    deployed,
-                    config.mean_input_tokens + config.mean_output_tokens // 2,
-                    output_tokens=config.mean_output_tokens,
-                    input_tokens=config.mean_input_tokens,
-                    prefix_hit_ratio=config.prefix_hit_ratio,
-                )
+                report = _pool_report(config, model_name, gpu_name, config.deployment())
                 traffic = traffic_for(config, deployed)
             except KvplanError as err:
                 row["note"] = screen_text(err)
@@ -315,6 +422,7 @@ def cost_rows(config: ViewConfig) -> list[dict[str, Any]]:
             cost = report["cost"]
             row.update(
                 {
+                    "layout": "as set",
                     "usd_per_gpu_hour": cost["usd_per_gpu_hour"],
                     "usd_per_million_input_tokens": cost["usd_per_million_input_tokens"],
                     "usd_per_million_output_tokens": cost["usd_per_million_output_tokens"],

@@ -37,6 +37,11 @@ class Layout:
     gpu: str
     engine: str
     deployment: Deployment
+    source: str = ""  # how the search was given the model (a catalog name or a config path)
+
+    @property
+    def model_source(self) -> str:
+        return self.source or self.model
 
     @property
     def label(self) -> str:
@@ -66,7 +71,9 @@ def _heads(model: Model) -> set[int]:
     return {kind.spec.num_heads for kind, _ in model.attention_groups}
 
 
-def layouts_for(model: Model, gpu: str, engine: str, spec: SearchSpec) -> list[Layout]:
+def layouts_for(
+    model: Model, gpu: str, engine: str, spec: SearchSpec, source: str = ""
+) -> list[Layout]:
     """Every valid layout of the search space for one model on one GPU type and engine."""
     experts = _routed_experts(model)
     heads = _heads(model)
@@ -101,6 +108,7 @@ def layouts_for(model: Model, gpu: str, engine: str, spec: SearchSpec) -> list[L
                     fields["kv_dtype"] = spec.kv_dtype
                 if spec.gpu_calibration is not None:
                     fields["gpu_calibration"] = spec.gpu_calibration
-                layout = Layout(model.name, gpu, engine, Deployment.model_validate(fields))
+                deployment = Deployment.model_validate(fields)
+                layout = Layout(model.name, gpu, engine, deployment, source or model.name)
                 out.append(layout)
     return out

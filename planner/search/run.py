@@ -163,6 +163,7 @@ class SearchResult:
     deployments: int
     elapsed_s: float
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> layouts
+    best_by_mode: dict[str, Candidate] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -175,7 +176,7 @@ def _reason(err: KvplanError) -> str:
 def evaluate_layout(layout: Layout, spec: SearchSpec) -> Evaluated:
     try:
         deployed = Deployed.build(
-            resolve_model(layout.model), load_gpu(layout.gpu), layout.deployment
+            resolve_model(layout.model_source), load_gpu(layout.gpu), layout.deployment
         )
         times = replica_times(
             deployed,
@@ -196,7 +197,7 @@ def _layouts(spec: SearchSpec) -> Iterator[Layout]:
         for gpu in spec.gpus:
             load_gpu(gpu)  # unknown names fail here, once
             for engine in spec.engines:
-                yield from layouts_for(model, gpu, engine, spec)
+                yield from layouts_for(model, gpu, engine, spec, model_name)
 
 
 # --------------------------------------------------------------------------- candidates
@@ -446,7 +447,9 @@ def _pareto(evaluated: list[Evaluated], spec: SearchSpec) -> tuple[list[ParetoPo
 def _with_hints(ev: Evaluated) -> str:
     """The memory error of a layout, with the GPU count or dtype that would fit."""
     layout = ev.layout
-    deployed = Deployed.build(resolve_model(layout.model), load_gpu(layout.gpu), layout.deployment)
+    deployed = Deployed.build(
+        resolve_model(layout.model_source), load_gpu(layout.gpu), layout.deployment
+    )
     try:
         memory_budget(deployed, suggest=True)
     except InsufficientMemoryError as err:
@@ -552,6 +555,9 @@ def run_search(spec: SearchSpec, progress: Callable[[float], None] | None = None
     if not candidates:
         raise no_candidate_error(spec, evaluated, reasons)
     candidates.sort(key=Candidate.sort_key)
+    best_by_mode: dict[str, Candidate] = {}
+    for c in candidates:
+        best_by_mode.setdefault(c.mode, c)
     if progress is not None:
         progress(1.0)
     return SearchResult(
@@ -563,6 +569,7 @@ def run_search(spec: SearchSpec, progress: Callable[[float], None] | None = None
         deployments,
         time.perf_counter() - start,
         reasons,
+        best_by_mode,
     )
 
 
@@ -635,6 +642,7 @@ def result_dict(result: SearchResult) -> dict[str, Any]:
             "ttft_percentile": spec.ttft_percentile,
         },
         "best": candidate_dict(result.best, spec),
+        "best_by_mode": {m: candidate_dict(c, spec) for m, c in result.best_by_mode.items()},
         "top": [candidate_dict(c, spec) for c in result.top],
         "pareto": [
             {

@@ -50,7 +50,7 @@ def scenario_document(
     }
     doc: dict[str, Any] = {
         "name": f"verify: {candidate.label}",
-        "model": candidate.model,
+        "model": candidate.pools[0].layout.model_source,
         "duration_s": duration_s,
         "drain_s": DRAIN_SLACK
         * (candidate.ttft_at_percentile_s + spec.output_tokens * candidate.tpot_s),

@@ -468,7 +468,8 @@ def sidebar() -> ViewConfig:
         ["auto", *_divisors(n)],
         key="w_tp",
         help="tensor-parallel size of attention; GPUs / TP = data-parallel "
-        "attention groups (auto: TP = GPUs per replica)",
+        "attention groups (auto: each model's best layout from a deployment search "
+        "around the GPUs per replica, for the traffic and SLOs below)",
     )
     ep = col2.selectbox(
         "Expert parallel",

@@ -31,6 +31,9 @@ import pytest
 import yaml
 from small_view import SMALL_VIEW
 
+from planner.report import views
+from planner.report.views import ViewConfig
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = Path(os.environ.get("KVPLAN_SCREENSHOT_DIR", ROOT / "screenshots"))
@@ -192,7 +195,21 @@ def test_an_exported_view_simulates_to_its_plan(server, browser, tmp_path):
     with zipfile.ZipFile(bundle) as z:
         doc = yaml.safe_load(z.read("kvplan-view/deepseek-v4-flash-on-h200.yaml"))
     assert doc["replicas"] == planned_replicas
-    assert doc["deployment"]["gpus_per_replica"] == 4
+    # Attention TP on auto: the best layout of a search around n = 4 GPUs per replica.
+    view = ViewConfig(
+        models=("deepseek-v4-flash",),
+        gpus=("h200",),
+        gpus_per_replica=4,
+        requests_per_s=6,
+        input_tokens=4096,
+        answer_tokens=256,
+        reasoning_mix=(1.0, 0.0, 0.0),
+        tpot_slo_ms=50,
+        ttft_slo_s=1,
+    )
+    plan = views.best_plan(view, "deepseek-v4-flash", "h200")
+    assert plan is not None and plan.mode == "aggregated"
+    assert doc["deployment"]["gpus_per_replica"] == plan.pools[0].layout.deployment.gpus_per_replica
     # Run the downloaded file on the Simulate page.
     page.get_by_role("link", name="Simulate").click()
     _idle(page)

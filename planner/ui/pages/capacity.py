@@ -15,7 +15,8 @@ CARDS_PER_ROW = 2
 config = current_config()
 st.title("Capacity")
 st.caption(
-    f"Per GPU, {plural(config.gpus_per_replica, 'GPU')} per replica, context "
+    f"Per GPU, {plural(config.gpus_per_replica, 'GPU')} per replica (with attention TP on "
+    "auto, each model's best layout for the traffic, named under its card), context "
     f"{format_tokens(config.context_tokens)} tokens; the decode batch is as many "
     "sequences as fit (up to the engine's max_num_seqs)."
 )
@@ -38,6 +39,7 @@ with timed("capacity"):
                 border=True,
                 help="most sequences of this context one replica holds at once",
             )
+            col.caption(f"layout: {row['layout']}")
         else:
             col.metric(
                 label, "—", "does not fit", delta_color="red", delta_arrow="off", border=True

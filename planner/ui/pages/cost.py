@@ -41,6 +41,8 @@ with timed("cost"):
     for cell, row in zip(grid(len(rows), PAIRS_PER_ROW), rows, strict=True):
         with cell.container(border=True):
             st.markdown(f"**{row['model']}** on **{row['gpu']}**")
+            if row.get("layout"):
+                st.caption(f"layout: {row['layout']}")
             self_col, api_col = st.columns(2)
             if row.get("usd_per_month") is not None:
                 self_col.metric(

@@ -12,7 +12,8 @@ from planner.ui.state import current_config
 config = current_config()
 st.title("Concurrency vs context")
 st.caption(
-    f"Most sequences one replica of {plural(config.gpus_per_replica, 'GPU')} holds at each "
+    f"Most sequences one replica of {plural(config.gpus_per_replica, 'GPU')} (with attention "
+    "TP on auto, each model's best layout, named below) holds at each "
     "context (paged blocks, fixed per-sequence state included). Hover for exact "
     "numbers; 0 beyond a model's maximum context."
 )
@@ -22,6 +23,9 @@ with timed("frontier"):
     except KvplanError as err:
         st.error(str(err))
         st.stop()
+    layouts = {(r["model"], r["gpu"]): r["layout"] for r in rows}
+    for (model, gpu), layout in layouts.items():
+        st.caption(f"{model} on {gpu}: layout {layout}")
     st.plotly_chart(frontier_figure(rows), width="stretch")
     not_fitting = sorted({(r["model"], r["gpu"]) for r in rows if not r["fits"]})
     for model, gpu in not_fitting:
