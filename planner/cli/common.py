@@ -225,15 +225,20 @@ def add_deployment_flags(p: argparse.ArgumentParser) -> None:
     add_kv_dtype(p)
 
 
-def add_calibration_flags(p: argparse.ArgumentParser, engine_terms: bool = True) -> None:
+def add_calibration_flags(
+    p: argparse.ArgumentParser, engine_terms: bool = True, several: bool = False
+) -> None:
     """--gpu-profile (kernel curves measured on the user's GPU) and, for commands that plan
-    one deployment, --engine-terms (its engine's memory terms and step correction)."""
+    one deployment, --engine-terms (its engine's memory terms and step correction).
+    ``several``: --gpu-profile may be given once per GPU (commands with several fleets)."""
     p.add_argument(
         "--gpu-profile",
         default=None,
         metavar="FILE",
+        action="append" if several else "store",
         help="calibrated GPU profile (kvplan calibrate --gpu NAME --out FILE): its measured "
-        "kernel curves are used on that GPU before the engine's fitted ones",
+        "kernel curves are used on that GPU before the engine's fitted ones"
+        + ("; once per GPU" if several else ""),
     )
     if engine_terms:
         p.add_argument(

@@ -10,13 +10,20 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from planner.cli.common import LazyProgress, console
+from planner.cli.common import LazyProgress, add_calibration_flags, console, gpu_calibration
+from planner.errors import ConfigError
+from planner.hardware import load_gpu
 from planner.io import check_writable, write_text_atomic
 from planner.migrate.checks import WARN_S, check_work, estimate_work
 from planner.migrate.load import load_migration
 from planner.migrate.run import run_migration, window_spans
+from planner.migrate.schema import MigrationScenario
 from planner.parallel import check_scheduler, default_workers
 from planner.report.migration import csv_text, to_json
+from planner.schema import Deployment
+from planner.validation import validate
+
+FLEET_ROLES = ("source", "target")
 
 
 def _money(x: float | None) -> str:
@@ -135,11 +142,47 @@ def _render(data: dict[str, Any]) -> None:
     )
 
 
+def with_gpu_profiles(
+    scenario: MigrationScenario, paths: list[str]
+) -> tuple[MigrationScenario, dict[str, str | None]]:
+    """The scenario with each --gpu-profile's curves in the fleets on its GPU (the same
+    ``gpu_calibration`` as plan/search/simulate), and which calibration each fleet uses."""
+    fleets = scenario.fleets
+    gpu_of = {role: load_gpu(getattr(fleets, role).gpu).name for role in FLEET_ROLES}
+    updates: dict[str, Any] = {}
+    labels: dict[str, str | None] = dict.fromkeys(FLEET_ROLES)
+    for path in paths:
+        calibration = gpu_calibration(path, list(gpu_of.values()))
+        for role, gpu in gpu_of.items():
+            if gpu != calibration.gpu:
+                continue
+            if labels[role] is not None:
+                raise ConfigError(
+                    f"two calibrated profiles of {gpu} for the {role} fleet",
+                    field="--gpu-profile",
+                    value=path,
+                    expected="one profile per GPU",
+                )
+            spec = getattr(fleets, role)
+            given = spec.deployment.model_dump(exclude_unset=True)
+            deployment = validate(
+                Deployment,
+                {**given, "gpu_calibration": calibration},
+                f"fleets.{role}.deployment",
+            )
+            updates[role] = spec.model_copy(update={"deployment": deployment})
+            labels[role] = calibration.label
+    if not updates:
+        return scenario, labels
+    return scenario.model_copy(update={"fleets": fleets.model_copy(update=updates)}), labels
+
+
 def cmd_migrate(args: argparse.Namespace) -> None:
     out_json = None if args.json in (None, "-") else check_writable(args.json, field="--json")
     out_csv = None if args.csv is None else check_writable(args.csv, field="--csv")
     scheduler = check_scheduler(None if args.scheduler == "local" else args.scheduler)
     scenario = load_migration(args.scenario)
+    scenario, calibrations = with_gpu_profiles(scenario, args.gpu_profile or [])
     if args.mode is not None:
         scenario = scenario.model_copy(
             update={"simulation": scenario.simulation.model_copy(update={"mode": args.mode})}
@@ -160,6 +203,12 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     finally:
         bar.close()
     data = to_json(result)
+    data["calibration"] = {
+        "kernel_curves": {
+            role: label or "the engine's fitted curves (no --gpu-profile for this GPU)"
+            for role, label in calibrations.items()
+        }
+    }
     text = json.dumps(data, indent=2, allow_nan=False) + "\n"
     if args.json == "-":
         sys.stdout.write(text)
@@ -169,6 +218,8 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     if out_csv is not None:
         write_text_atomic(out_csv, csv_text(result), field="--csv")
     _render(data)
+    for role, label in data["calibration"]["kernel_curves"].items():
+        console.print(f"{role} fleet kernel curves: {escape(label)}")
     for out in (out_json, out_csv):
         if out is not None:
             console.print(f"written to {escape(str(out))}")
@@ -196,4 +247,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--json", default=None, metavar="OUT", help="write everything as JSON ('-': stdout)"
     )
     p.add_argument("--csv", default=None, metavar="OUT", help="write the hourly rows as CSV")
+    add_calibration_flags(p, engine_terms=False, several=True)
     p.set_defaults(func=cmd_migrate)
