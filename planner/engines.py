@@ -101,9 +101,24 @@ class AdmissionSpec(_Frozen):
         1, ge=0, le=MAX_IN_FLIGHT_BATCHES, description="vLLM max_concurrent_batches"
     )
     cuda_context_gib: GiB = 0.0
-    non_torch_gib: GiB = 0.0
+    non_torch_gib: GiB = Field(0.0, description="non-torch memory of one GPU's engine process")
+    nccl_communicator_gib: GiB = Field(
+        0.0, description="device buffers of one NCCL communicator the engine opens"
+    )
     cuda_graph_gib: GiB = 0.0
+    forward_activation: Literal["widest", "layers"] = Field(
+        "widest",
+        description="'widest': activation_live_tensors x the widest per-token activation; "
+        "'layers': the live tensors of the heaviest layer block, fused-MoE workspace "
+        "included (vLLM's profile run)",
+    )
     activation_live_tensors: float = Field(0.0, ge=0, le=MAX_LIVE_TENSORS)
+    fused_moe_chunk_tokens: int = Field(
+        lim.MAX_BATCHED_TOKENS,
+        gt=0,
+        le=lim.MAX_BATCHED_TOKENS,
+        description="tokens per fused-MoE call; its workspace is sized for this many",
+    )
     sampler_bytes_per_vocab_entry: float = Field(0.0, ge=0, le=MAX_PAGE_ALIGNMENT_BYTES)
     swa_full_tokens_ratio: float | None = Field(None, gt=0, le=1)
     reserve_base_mib: MiB = 0.0
@@ -134,6 +149,25 @@ class EngineProfile(_Frozen):
     defaults: EngineDefaults
     sources: dict[str, str]
     notes: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- activations
+@dataclass(frozen=True, slots=True)
+class ForwardShape:
+    """Per-token activation bytes of a model's forward pass on one GPU (built by
+    ``planner.plan.memory.forward_shape``).
+
+    ``widest_bytes``: the widest single activation; ``layer_bytes``: the live tensors of
+    the heaviest attention or dense-FFN block (residual stream, normed input and the
+    block's projection outputs); ``moe_layer_bytes``: those of the heaviest MoE block
+    outside the fused-MoE call; ``moe_workspace_bytes``: the fused-MoE workspace per token
+    of one call.
+    """
+
+    widest_bytes: float
+    layer_bytes: float
+    moe_layer_bytes: float = 0.0
+    moe_workspace_bytes: float = 0.0
 
 
 # --------------------------------------------------------------------------- cache pages
@@ -408,23 +442,40 @@ class Engine:
 
     def activation_bytes(
         self,
-        widest_bytes_per_token: float,
+        shape: ForwardShape,
         vocab_size: int,
         max_batched_tokens: int,
         max_num_seqs: int,
     ) -> float:
         """Peak activation memory the engine's profiling run measures. vLLM / TensorRT-LLM:
-        a forward pass of the token budget (live tensors of the widest activation), then a
-        sampler warm-up over max_num_seqs sequences x the vocabulary; they run one after the
-        other, so the peak is the larger. SGLang: the activation share of its
-        mem_fraction_static reserve (reserve_mib_per_chunk_token x chunk, at least 2048)."""
+        a forward pass of the token budget, then a sampler warm-up over max_num_seqs
+        sequences x the vocabulary; they run one after the other, so the peak is the
+        larger. The forward pass is either activation_live_tensors x the widest activation
+        or (``layers``) the heaviest layer block's live tensors for every token, an MoE
+        block's with the fused-MoE workspace for one call of at most
+        fused_moe_chunk_tokens. SGLang: the
+        activation share of its mem_fraction_static reserve (reserve_mib_per_chunk_token x
+        chunk, at least 2048)."""
         a = self.admission_spec
         if a.rule == "sglang":
             chunk = max(max_batched_tokens, 2048)
             return a.reserve_mib_per_chunk_token * chunk * MIB_BYTES
-        forward = max_batched_tokens * widest_bytes_per_token * a.activation_live_tensors
+        if a.forward_activation == "layers":
+            moe_tokens = min(max_batched_tokens, a.fused_moe_chunk_tokens)
+            moe_block = (
+                max_batched_tokens * shape.moe_layer_bytes + moe_tokens * shape.moe_workspace_bytes
+            )
+            forward = max(max_batched_tokens * shape.layer_bytes, moe_block)
+        else:
+            forward = max_batched_tokens * shape.widest_bytes * a.activation_live_tensors
         sampler = max_num_seqs * vocab_size * a.sampler_bytes_per_vocab_entry
         return float(max(forward, sampler))
+
+    def non_torch_gib_for(self, communicators: int) -> float:
+        """Memory the engine allocates outside PyTorch on one GPU: the process's own
+        (non_torch_gib) plus the buffers of each NCCL communicator it opens."""
+        a = self.admission_spec
+        return a.non_torch_gib + communicators * a.nccl_communicator_gib
 
     def available_kv_bytes(
         self,
@@ -439,7 +490,7 @@ class Engine:
         buffers = (
             runtime_reserve_bytes
             if runtime_reserve_bytes is not None
-            else (a.non_torch_gib + a.cuda_graph_gib) * GIB_BYTES
+            else (self.non_torch_gib_for(0) + a.cuda_graph_gib) * GIB_BYTES
         )
         context = a.cuda_context_gib * GIB_BYTES
         if a.rule == "vllm":

@@ -7,7 +7,8 @@ the engine printed: the KV cache size in tokens (vLLM 'GPU KV cache size' / '# G
 SGLang 'KV Cache is allocated. #tokens') and the maximum concurrency at max_model_len, per
 data-parallel engine. Where the log also prints the memory the engine gave the cache, the
 layout alone is checked too: kvplan's token count for the log's own KV memory. Targets: pool
-tokens within 5%, concurrency within 10%; cases marked known_miss say why they miss.
+tokens within 5%, concurrency within 10%; a case's known_miss names the quantities kvplan
+misses and why.
 
 ``section()`` returns the markdown for the accuracy report driver (benchmarks/validate/run.py).
 """
@@ -23,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
-from planner.engines import Engine  # noqa: E402
+from planner.engines import Engine, load_engine  # noqa: E402
 from planner.hardware import GPU, load_gpu  # noqa: E402
 from planner.model.resolve import resolve_model  # noqa: E402
 from planner.plan.deployed import Deployed  # noqa: E402
@@ -78,14 +79,13 @@ def deployed_for(case: dict[str, Any]) -> Deployed:
     if "hbm_gib" in case:
         gpu = GPU(gpu.profile.model_copy(update={"hbm_gib": case["hbm_gib"]}))
     fields = {"engine": case["engine"], **case["deployment"]}
-    deployed = Deployed.build(resolve_model(model_ref), gpu, Deployment.model_validate(fields))
+    engine = None
     settings = case.get("engine_settings")
     if settings:
-        profile = deployed.engine.profile
+        profile = load_engine(case["engine"]).profile
         admission = profile.admission.model_copy(update=settings)
         engine = Engine(profile.model_copy(update={"admission": admission}))
-        deployed = Deployed(deployed.model, deployed.gpu, deployed.deployment, engine)
-    return deployed
+    return Deployed.build(resolve_model(model_ref), gpu, Deployment.model_validate(fields), engine)
 
 
 def layout_tokens(deployed: Deployed, case: dict[str, Any]) -> int:
@@ -106,10 +106,11 @@ def compare(case: dict[str, Any]) -> list[Comparison]:
     context = case["max_model_len"]
     log = case["log"]
     source = f"{case['source']['repository']}#{case['source']['issue']} ({case['source']['date']})"
-    miss = case.get("known_miss", "")
+    misses: dict[str, str] = case.get("known_miss", {})
     out = []
 
     def add(quantity: str, logged: float, predicted: float, tolerance: float) -> None:
+        miss = misses.get(quantity, "")
         out.append(
             Comparison(
                 case["id"], source, case["engine"], quantity, logged, predicted, tolerance, miss
@@ -153,10 +154,13 @@ def section() -> str:
             f"| {r.case_id} | {r.source} | {r.engine} | {r.quantity} | {_fmt(r.log_value)} | "
             f"{_fmt(r.kvplan_value)} | {r.ratio:.3f} | {verdict} |"
         )
-    misses = {r.case_id: r.known_miss for r in rows if r.known_miss}
+    misses: dict[tuple[str, str], list[str]] = {}
+    for r in rows:
+        if r.known_miss:
+            misses.setdefault((r.case_id, r.known_miss), []).append(r.quantity)
     if misses:
         lines += ["", "Known misses:"]
-        lines += [f"- {case_id}: {why}" for case_id, why in misses.items()]
+        lines += [f"- {c} ({', '.join(q)}): {why}" for (c, why), q in misses.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -20,16 +20,34 @@ from planner.hardware import GPU
 from planner.model.attention import KV_DTYPE_OVERRIDES
 from planner.model.model import Model
 from planner.model.transform import with_attention_formats, with_weight_formats
-from planner.schema import CompressedSpec, Deployment
+from planner.schema import CompressedSpec, Deployment, MoEFFNSpec
 from planner.units import GIB_BYTES
 
 
+def nccl_communicators(deployment: Deployment, moe: bool) -> int:
+    """NCCL communicators a vLLM-style engine opens on each GPU: one per parallel group of
+    more than one GPU among tensor parallel, data parallel (attention) and, for MoE models,
+    expert parallel (vllm distributed/parallel_state.py initialize_model_parallel creates
+    the TP, DP and, for MoE models, EP GroupCoordinators; each of size > 1 gets a
+    CudaCommunicator whose PyNcclCommunicator initialises its NCCL communicator eagerly,
+    distributed/device_communicators/cuda_communicator.py and pynccl.py)."""
+    sizes = [deployment.tp, deployment.attention_dp]
+    if moe:
+        sizes.append(deployment.gpus_per_replica)
+    return sum(1 for size in sizes if size > 1)
+
+
 def resolve_deployment(
-    engine: Engine, gpu: GPU, deployment: Deployment, compressed_attention: bool = False
+    engine: Engine,
+    gpu: GPU,
+    deployment: Deployment,
+    compressed_attention: bool = False,
+    moe: bool = False,
 ) -> Deployment:
     """The deployment with the engine's defaults in every field the user left unset
     (``compressed_attention``: the model has DeepSeek-V4 layers, which some engines give
-    their own defaults)."""
+    their own defaults; ``moe``: the model has routed experts, for which vLLM opens an
+    expert-parallel communicator)."""
     given = deployment.model_fields_set
     tier = engine.tier(gpu.name, gpu.profile.hbm_gib)
     spec = engine.admission_spec
@@ -53,7 +71,10 @@ def resolve_deployment(
             max_num_seqs * deployment.attention_dp,
         )
     if "runtime_reserve_gib" not in given:
-        updates["runtime_reserve_gib"] = spec.non_torch_gib + spec.cuda_graph_gib
+        communicators = nccl_communicators(deployment, moe)
+        updates["runtime_reserve_gib"] = (
+            engine.non_torch_gib_for(communicators) + spec.cuda_graph_gib
+        )
     return deployment.model_copy(update=updates) if updates else deployment
 
 
@@ -70,8 +91,8 @@ def _kv_formats(engine: Engine, kv_dtype: str | None) -> dict[str, dict[str, Any
     return updates
 
 
-def _engine_for(deployment: Deployment) -> Engine:
-    engine = load_engine(deployment.engine)
+def _engine_for(deployment: Deployment, engine: Engine | None = None) -> Engine:
+    engine = engine or load_engine(deployment.engine)
     if "kv_block_tokens" not in deployment.model_fields_set:
         return engine
     tokens = deployment.kv_block_tokens
@@ -89,10 +110,15 @@ class Deployed:
     engine: Engine
 
     @classmethod
-    def build(cls, model: Model, gpu: GPU, deployment: Deployment) -> Deployed:
-        engine = _engine_for(deployment)
+    def build(
+        cls, model: Model, gpu: GPU, deployment: Deployment, engine: Engine | None = None
+    ) -> Deployed:
+        """The deployed model; ``engine`` replaces the deployment's engine file (a logged
+        release's settings, for the validation against engine logs)."""
+        engine = _engine_for(deployment, engine)
         compressed = any(isinstance(layer.attention, CompressedSpec) for layer in model.spec.layers)
-        deployment = resolve_deployment(engine, gpu, deployment, compressed)
+        moe = any(isinstance(layer.ffn, MoEFFNSpec) for layer in model.spec.layers)
+        deployment = resolve_deployment(engine, gpu, deployment, compressed, moe)
         spec = with_weight_formats(model.spec, deployment.weight_formats)
         spec = with_attention_formats(spec, _kv_formats(engine, deployment.kv_dtype))
         deployed_model = model if spec is model.spec else Model(spec)

@@ -27,11 +27,12 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from planner.engines import Admission
+from planner.engines import Admission, ForwardShape
 from planner.errors import KvplanError
 from planner.model.attention import Matrix
 from planner.plan.deployed import Deployed
 from planner.plan.kv_layout import cache_pages
+from planner.schema import DenseFFNSpec, LayerSpec
 from planner.units import GIB_BYTES
 
 SPLIT_OVER_ALL_GPUS = {"routed_experts"}
@@ -99,6 +100,71 @@ def widest_activation_bytes_per_token(deployed: Deployed) -> float:
     return float(widest * BF16_BYTES)
 
 
+# Row-parallel output projections: each TP rank writes a whole hidden-size output (then
+# all-reduced), whatever the TP size (vLLM RowParallelLinear).
+OUTPUT_PROJECTIONS = {"o_proj", "wo", "wo_b"}
+
+
+def _attention_block_elements(layer: LayerSpec, deployed: Deployed) -> int:
+    """Per-token elements live in an attention block on one GPU: every projection's
+    output (q/kv/latent projections, indexer, compressor; the output projection's whole)."""
+    model = deployed.model
+    return sum(
+        mat.cols
+        if mat.name in OUTPUT_PROJECTIONS
+        else mat.cols // shard_of(mat.group, mat, deployed)
+        for mat in model.layer_matrices(layer)
+        if mat.group in ("attention", "indexer", "compressor")
+    )
+
+
+def _ffn_block_elements(width: int, shard: int, hidden: int) -> int:
+    """A gated FFN of ``width`` split ``shard`` ways, per token: the gate and up outputs
+    (2 x width), the activation's output (width) and down_proj's output (hidden), all live
+    while down_proj writes (vLLM model_executor/models/llama.py LlamaMLP.forward keeps
+    gate_up referenced until it returns; SiluAndMul writes a new tensor)."""
+    return 3 * (width // shard) + hidden
+
+
+def forward_shape(deployed: Deployed) -> ForwardShape:
+    """Per-token activation bytes of the deployed model's forward pass on one GPU.
+
+    A block's live tensors: the residual stream and its normed copy (2 x hidden x
+    hc_mult) plus the block's own outputs (attention projections, or the gated FFN's gate,
+    up, activation and down outputs; an MoE block keeps its shared experts' block and the
+    routed experts' output beside the residual). The fused-MoE call adds its workspace per token
+    of one call: top_k x (max(N, K) + N / 2) elements, N = 2 x the expert width on this
+    GPU, K = hidden (vLLM model_executor/layers/fused_moe/fused_moe.py TritonExperts
+    workspace_shapes: workspace13 (M, topk, max(N, K)), workspace2 (M, topk, N // 2)).
+    All in BF16."""
+    model = deployed.model
+    d = deployed.deployment
+    h = model.spec.hidden_size
+    stream = 2 * h * model.spec.hc_mult
+    layer_elements = 0
+    moe_layer_elements = 0
+    moe_elements = 0
+    for layer, _ in model.distinct_layers:
+        layer_elements = max(layer_elements, stream + _attention_block_elements(layer, deployed))
+        ffn = layer.ffn
+        if isinstance(ffn, DenseFFNSpec):
+            block = _ffn_block_elements(ffn.intermediate_size, deployed.tp, h)
+            layer_elements = max(layer_elements, stream + block)
+            continue
+        shared = _ffn_block_elements(ffn.shared_width, deployed.tp, h) if ffn.shared_width else 0
+        # The routed experts' output (hidden) beside the shared experts' block.
+        moe_layer_elements = max(moe_layer_elements, stream + shared + h)
+        expert_tp = max(d.gpus_per_replica // d.ep, 1)
+        n = 2 * (ffn.expert_intermediate_size // expert_tp)
+        moe_elements = max(moe_elements, ffn.experts_per_token * (max(n, h) + n // 2))
+    return ForwardShape(
+        widest_bytes=widest_activation_bytes_per_token(deployed),
+        layer_bytes=float(layer_elements * BF16_BYTES),
+        moe_layer_bytes=float(moe_layer_elements * BF16_BYTES),
+        moe_workspace_bytes=float(moe_elements * BF16_BYTES),
+    )
+
+
 def activation_bytes(deployed: Deployed) -> float:
     """The engine's peak activation estimate for one step of max_batched_tokens (the
     engine's own profiled figure when the deployment carries one from its log)."""
@@ -106,7 +172,7 @@ def activation_bytes(deployed: Deployed) -> float:
     if d.activation_gib is not None:
         return d.activation_gib * GIB_BYTES
     return deployed.engine.activation_bytes(
-        widest_activation_bytes_per_token(deployed),
+        forward_shape(deployed),
         deployed.model.spec.vocab_size,
         d.max_batched_tokens,
         d.max_num_seqs,

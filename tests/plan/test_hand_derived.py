@@ -52,18 +52,25 @@ VLLM_BATCH_DEFAULTS = {
     "ascend-910b": (2048, 256),  # 64 GiB
 }
 VLLM_MEMORY_UTILIZATION = 0.92
-RUNTIME_RESERVE_GIB = 2.0  # engines/vllm.yaml: non-torch 1 GiB + CUDA graphs 1 GiB
+
+
+def runtime_reserve_gib(gpus: int) -> float:
+    """engines/vllm.yaml: non-torch 0.16 GiB, plus 0.64 GiB for the one NCCL communicator
+    of a TP group of more than one GPU (Llama is dense: no expert-parallel group; no
+    attention DP), plus CUDA graphs 1 GiB."""
+    return 0.16 + (0.64 if gpus > 1 else 0.0) + 1.0
 
 
 def llama_activations(gpus: int, tokens: int = 8192, sequences: int = 1024) -> int:
-    """Activation estimate: the larger of the forward pass (4 BF16 tensors of the widest
-    per-token activation for the token budget) and the sampler warm-up (14 B per sequence
-    and vocabulary entry: BF16 logits, FP32 copy, probabilities, noise) over max_num_seqs x
-    128,256. The widest is the 8,192 hidden or the gate/up output 28,672 / N (14,336 on 2
-    GPUs, 7,168 on 4).
-    On 4 H100: max(8,192 x 8,192 x 2 x 4, 1,024 x 128,256 x 14) = 1,838,678,016 B."""
-    widest = max(8192, 28_672 // gpus)
-    return max(tokens * widest * 2 * 4, sequences * 128_256 * 14)
+    """Activation estimate: the larger of the forward pass and the sampler warm-up (14 B
+    per sequence and vocabulary entry: BF16 logits, FP32 copy, probabilities, noise) over
+    max_num_seqs x 128,256. The forward pass keeps, per token, the MLP block's live BF16
+    tensors: residual and normed input (2 x 8,192), gate/up (2 x 28,672 / N), activation
+    (28,672 / N) and down_proj's whole output (8,192) - more than the attention block's
+    2 x 8,192 + (8,192 + 2 x 1,024) / N + 8,192.
+    On 4 H100: max(8,192 x (24,576 + 21,504) x 2, 1,024 x 128,256 x 14) = 1,838,678,016 B."""
+    mlp_elements = 3 * 8192 + 3 * (28_672 // gpus)
+    return max(tokens * mlp_elements * 2, sequences * 128_256 * 14)
 
 
 def _llama_on(gpu_name: str, gpus: int) -> Deployed:
@@ -89,8 +96,8 @@ def test_llama_memory_budget(gpu_name, gpus):
     assert budget.weights_bytes == pytest.approx(LLAMA_BF16_BYTES / gpus)
     activations = llama_activations(gpus, *VLLM_BATCH_DEFAULTS[gpu_name])
     assert budget.activation_bytes == activations
-    # Reserve: 8% of HBM left by gpu_memory_utilization 0.92, plus 2 GiB runtime reserve.
-    held = (1 - VLLM_MEMORY_UTILIZATION) * total + RUNTIME_RESERVE_GIB * GIB
+    # Reserve: 8% of HBM left by gpu_memory_utilization 0.92, plus the runtime reserve.
+    held = (1 - VLLM_MEMORY_UTILIZATION) * total + runtime_reserve_gib(gpus) * GIB
     assert budget.reserved_bytes == pytest.approx(held)
     pool = total - held - LLAMA_BF16_BYTES / gpus - activations
     assert budget.kv_pool_bytes == pytest.approx(pool)
@@ -103,10 +110,10 @@ def test_llama_memory_budget(gpu_name, gpus):
 
 
 def test_llama_h100_numbers():
-    # The case above, written out for 4 x H100: HBM 79.65 GiB = 85,523,493,273.6 B;
-    # pool = 0.92 x HBM - 2 GiB - 35,276,193,792 - 1,838,678,016 = 39,419,258,356 B;
-    # each GPU keeps 2 of 8 KV heads: 671,088,640 B per sequence -> 58 sequences.
-    assert max_concurrent_sequences(_llama_on("h100-sxm", 4), 8192) == 58
+    # The case above, written out for 4 x H100: HBM 79.65 GiB = 85,523,536,281.6 B;
+    # pool = 0.92 x HBM - 1.8 GiB - 35,276,193,792 - 1,838,678,016 = 39,634,046,287.9 B;
+    # each GPU keeps 2 of 8 KV heads: 671,088,640 B per sequence -> 59 sequences.
+    assert max_concurrent_sequences(_llama_on("h100-sxm", 4), 8192) == 59
 
 
 def test_v4_flash_experts_on_b200():
@@ -271,3 +278,29 @@ def test_table_decode_time_equals_full_decode_step(name, gpu, tp):
     for batch, context in ((1, 1024), (37, 8192), (256, 65_536)):
         full = float(decode_step(deployed, batch, context).time_s)
         assert decode_time_s(deployed, batch, context) == pytest.approx(full, rel=1e-9)
+
+
+def test_vllm_moe_profile_run_and_communicators():
+    # Qwen3-235B-A22B-FP8 on 4 x H100 under vLLM, experts split over the 4 GPUs (EP 4,
+    # whole experts), 8,192 batched tokens, one sequence (so the sampler warm-up, 151,936 x 14 B,
+    # stays small). Per token, in BF16:
+    # - fused-MoE workspace (vLLM TritonExperts.workspace_shapes): top_k 8 x (max(N, K) +
+    #   N / 2) with N = 2 x 1,536, K = 4,096: 8 x (4,096 + 1,536) x 2 B = 90,112 B;
+    # - the MoE block around it: residual and normed input 2 x 4,096 + routed output 4,096
+    #   = 12,288 elements = 24,576 B;
+    # - the attention block: 2 x 4,096 + q 8,192 / 4 + k and v 512 / 4 each + o 4,096 =
+    #   14,592 elements = 29,184 B (less than the MoE block's 114,688 B).
+    # Forward = 8,192 x (24,576 + 90,112) = 939,524,096 B.
+    deployed = Deployed.build(
+        load_model("qwen3-235b-a22b"),
+        load_gpu("h100-sxm"),
+        Deployment(
+            gpus_per_replica=4,
+            max_num_seqs=1,
+            weight_formats={"attention": "fp8_w128", "routed_experts": "fp8_w128"},
+        ),
+    )
+    assert memory_budget(deployed).activation_bytes == 939_524_096
+    # Runtime reserve: non-torch 0.16 GiB + 2 NCCL communicators (TP group and, for an MoE
+    # model, the EP group) x 0.64 GiB + CUDA graphs 1 GiB = 2.44 GiB.
+    assert deployed.deployment.runtime_reserve_gib == pytest.approx(2.44)
