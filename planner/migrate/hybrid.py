@@ -223,6 +223,18 @@ def _demand(rows: list[dict[str, Any]], slos: list[Any]) -> Demand:
     )
 
 
+def fleet_hit_ratio(r: MigrationResult, fleet: str, hour: int) -> float | None:
+    """Prefix hit ratio of a fleet's production traffic arriving in an hour (cached over
+    admitted prompt tokens, all classes); None without admitted prompts."""
+    rows = [
+        x
+        for x in r.class_hours
+        if x["fleet"] == fleet and x["hour"] == hour and x["kind"] == "production"
+    ]
+    admitted = sum(x["admitted_input_tokens"] for x in rows)
+    return sum(x["cached_tokens"] for x in rows) / admitted if admitted else None
+
+
 def agreement(full: MigrationResult, hybrid: MigrationResult) -> dict[str, Any]:
     """How far the hybrid's steady hours are from a full simulation of the same scenario:
     the largest relative difference of an hour's $ per fleet, and the largest difference
@@ -230,16 +242,7 @@ def agreement(full: MigrationResult, hybrid: MigrationResult) -> dict[str, Any]:
     worst_usd = 0.0
     worst_hit = 0.0
     hours = 0
-
-    def hit(r: MigrationResult, fleet: str, hour: int) -> float | None:
-        rows = [
-            x
-            for x in r.class_hours
-            if x["fleet"] == fleet and x["hour"] == hour and x["kind"] == "production"
-        ]
-        admitted = sum(x["admitted_input_tokens"] for x in rows)
-        return sum(x["cached_tokens"] for x in rows) / admitted if admitted else None
-
+    hit = fleet_hit_ratio
     for fleet in FLEETS:
         for f_row, h_row in zip(full.fleet_hours[fleet], hybrid.fleet_hours[fleet], strict=True):
             if h_row["simulated"]:

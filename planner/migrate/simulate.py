@@ -298,8 +298,14 @@ class WindowSim:
     def _apply(self, span: PolicySpan, at_start: bool) -> None:
         policy = span.policy
         delay = self.spec.provisioning_delay_s
-        # Replicas asked for before the window are already up (or come up on schedule).
-        ready = max(self.env.now, span.start_s + delay) if at_start else None
+        # Replicas asked for before the window are already up (or come up on schedule);
+        # the source's replicas at hour 0 served before the migration began.
+        if not at_start:
+            ready = None
+        elif self.task.fleet == SOURCE and span.start_s <= 0.0:
+            ready = self.env.now
+        else:
+            ready = max(self.env.now, span.start_s + delay)
         self._autoscale = policy if isinstance(policy, AutoscaleReplicas) else None
         if self._autoscale is not None:
             count = (

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from planner.migrate.hybrid import fleet_hit_ratio
 from planner.migrate.run import MigrationResult
 from planner.migrate.schema import (
     Cutover,
@@ -72,16 +73,6 @@ def phase_label(s: MigrationScenario, hour: int) -> str:
     return ", ".join(parts)
 
 
-def _fleet_hit(r: MigrationResult, fleet: str, hour: int) -> float | None:
-    rows = [
-        x
-        for x in r.class_hours
-        if x["fleet"] == fleet and x["hour"] == hour and x["kind"] == "production"
-    ]
-    inputs = sum(x["admitted_input_tokens"] for x in rows)
-    return sum(x["cached_tokens"] for x in rows) / inputs if inputs else None
-
-
 def timeline_rows(r: MigrationResult) -> list[dict[str, Any]]:
     """One row per hour: both fleets' replicas, $, requests, hit ratio, worst TTFT p99 and
     SLO attainment over production traffic."""
@@ -101,7 +92,7 @@ def timeline_rows(r: MigrationResult) -> list[dict[str, Any]]:
             row[f"{fleet}_replicas"] = f["replicas"]
             row[f"{fleet}_usd"] = f["usd"]
             row[f"{fleet}_requests"] = sum(x["arrived"] for x in prod if x["fleet"] == fleet)
-            row[f"{fleet}_hit_ratio"] = _fleet_hit(r, fleet, h)
+            row[f"{fleet}_hit_ratio"] = fleet_hit_ratio(r, fleet, h)
         row["usd"] = row["source_usd"] + row["target_usd"]
         row["ttft_p99_s_worst_class"] = max(ttft) if ttft else None
         row["slo_attainment"] = met / decided if decided else None

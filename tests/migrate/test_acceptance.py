@@ -142,3 +142,20 @@ def test_same_seed_same_timeline(doc):
     other = to_json(run_migration(s.model_copy(update={"seed": 8}), scheduler="serial"))
     other.pop("stats")
     assert other != a
+
+
+def test_the_source_serves_from_hour_zero(doc):
+    # The source fleet ran before the migration began: its provisioning delay applies to
+    # replicas it asks for later, not to the ones serving at hour 0. With an hour's delay
+    # and a 60 s queue timeout, a fleet provisioned at hour 0 would reject its first
+    # hour's requests; at 0.2 req/s on one 8 x H200 replica every one is served.
+    doc["fleets"]["source"]["provisioning_delay_s"] = 3600
+    r = run_migration(parse_migration(doc, "m.yaml"), scheduler="serial")
+    (row,) = [
+        x
+        for x in r.class_hours
+        if x["fleet"] == SOURCE and x["hour"] == 0 and x["kind"] == "production"
+    ]
+    assert row["arrived"] > 600  # 0.2/s over an hour: about 720
+    assert row["rejected"] == 0 and row["finished"] == row["arrived"]
+    assert row["ttft_p99_s"] < 2.0
