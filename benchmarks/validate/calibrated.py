@@ -37,7 +37,6 @@ from planner.calibrate.kernels import WITHIN, KernelCalibration, fit_all  # noqa
 from planner.calibrate.profile import CalibratedProfile, load_profile, profile_raw  # noqa: E402
 from planner.hardware import load_gpu  # noqa: E402
 from planner.plan.efficiency.load import load_fits  # noqa: E402
-from planner.schema import GpuCalibration  # noqa: E402
 
 PROFILES = {
     "h100_sxm": REPO / "hardware_profiles/calibrated/h100-sxm-2026-11-25.json",
@@ -78,14 +77,6 @@ KERNELS = {
         "fused norm, activation, residual and RoPE kernels",
     ),
 }
-
-
-def calibration_of(profile: CalibratedProfile) -> GpuCalibration:
-    return GpuCalibration(
-        gpu=profile.gpu,
-        label=profile.label,
-        kernel_fits_json=profile.fits.model_dump_json(exclude_none=True),
-    )
 
 
 # ---------------------------------------------------------------------------- held out
@@ -168,7 +159,7 @@ def grid_lines(
     cache = aic_grid.load_cache()
     rows, _ = aic_grid.compare(cache)
     rows = [r for r in rows if r.point.system in PROFILES]
-    calibrations = {s: calibration_of(p) for s, (p, _) in fitted.items()}
+    calibrations = {s: p.calibration() for s, (p, _) in fitted.items()}
     groups: dict[tuple[str, ...], list[tuple[float, float]]] = defaultdict(list)
     ops: Ops = defaultdict(lambda: defaultdict(lambda: [0.0, 0.0]))
     for row in rows:

@@ -37,8 +37,15 @@ from planner.calibrate.raw import (
 )
 from planner.errors import ConfigError
 from planner.hardware import GPU
-from planner.io import parse_document, read_document, write_text_atomic
+from planner.io import (
+    MAX_DOCUMENT_BYTES,
+    decode_text,
+    parse_document,
+    read_document,
+    write_text_atomic,
+)
 from planner.plan.efficiency.schema import KernelFits
+from planner.schema import GpuCalibration
 from planner.validation import check_sources, validate
 
 PROFILE_KIND = "kvplan-calibrated-gpu"
@@ -86,6 +93,14 @@ class CalibratedProfile(_Frozen):
         return (
             f"calibrated {self.gpu} ({self.measured_device}, PyTorch {torch_version}, "
             f"{self.measured_on})"
+        )
+
+    def calibration(self) -> GpuCalibration:
+        """The curves as a deployment carries them (``Deployment.gpu_calibration``)."""
+        return GpuCalibration(
+            gpu=self.gpu,
+            label=self.label,
+            kernel_fits_json=self.fits.model_dump_json(exclude_none=True),
         )
 
 
@@ -271,6 +286,16 @@ def profile_from_data(data: Any, where: str) -> CalibratedProfile:
             expected=profile.gpu,
         )
     return profile
+
+
+def profile_from_bytes(data: bytes, where: str) -> CalibratedProfile:
+    """A calibrated profile uploaded as bytes (the dashboard), bounded and validated as a
+    file is: size, UTF-8, JSON or YAML, the profile format, sources."""
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise ConfigError(
+            f"{len(data):,} bytes is over the {MAX_DOCUMENT_BYTES:,}-byte limit", where=where
+        )
+    return profile_from_data(parse_document(decode_text(data, where), where), where)
 
 
 def load_profile(path: str | Path) -> CalibratedProfile:

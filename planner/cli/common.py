@@ -261,11 +261,7 @@ def gpu_calibration(path: str, gpus: Sequence[str]) -> GpuCalibration:
             value=path,
             expected=f"--gpu {profile.gpu}, or a profile calibrated on the GPU asked for",
         )
-    return GpuCalibration(
-        gpu=profile.gpu,
-        label=profile.label,
-        kernel_fits_json=profile.fits.model_dump_json(exclude_none=True),
-    )
+    return profile.calibration()
 
 
 def calibration_updates(args: argparse.Namespace) -> dict[str, Any]:

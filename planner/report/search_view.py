@@ -44,6 +44,7 @@ def search_spec_for(
             "mtp": mtp,
             "disaggregated": MODES[mode],
             "top": TOP_ROWS,
+            "gpu_calibration": config.gpu_calibration,
         }
     )
 

@@ -28,6 +28,7 @@ from planner.schema import (
     ConstantDist,
     Deployment,
     EngineName,
+    GpuCalibration,
     LognormalDist,
 )
 from planner.search.run import Candidate, SearchResult, run_search
@@ -73,6 +74,8 @@ class ViewConfig:
     # $/GPU-hour chosen by the user, per GPU profile; others use the profile's estimate.
     gpu_prices: tuple[tuple[str, float], ...] = ()
     custom_models: tuple[tuple[str, str], ...] = field(default=())  # (label, stored path)
+    # An uploaded calibrated GPU profile's curves (kvplan calibrate); used on its GPU only.
+    gpu_calibration: GpuCalibration | None = None
 
     def deployment(self) -> Deployment:
         return Deployment(
@@ -81,6 +84,7 @@ class ViewConfig:
             tensor_parallel=self.tensor_parallel,
             expert_parallel=self.expert_parallel,
             kv_dtype=self.kv_dtype,
+            gpu_calibration=self.gpu_calibration,
         )
 
     @property
@@ -174,6 +178,7 @@ def best_layout_spec(config: ViewConfig, model_name: str, gpu_name: str) -> Sear
             "eplb": BEST_LAYOUT_EPLB,
             "kv_dtype": config.kv_dtype,
             "top": 1,
+            "gpu_calibration": config.gpu_calibration,
         }
     )
 

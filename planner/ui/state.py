@@ -67,6 +67,7 @@ from planner.hardware import gpu_names, load_gpu
 from planner.model.catalog import catalog_names
 from planner.report.view_export import export_bundle
 from planner.report.views import REASONING_MODES, ViewConfig, screen_text
+from planner.ui.calibration import calibration_caption, calibration_uploader
 from planner.ui.common import page_rows
 from planner.ui.uploads import DEFAULT_LABEL, LABEL_MAX_CHARS, add_config_upload
 from planner.units import format_tokens, parse_token_count
@@ -455,6 +456,7 @@ def sidebar() -> ViewConfig:
     sb = st.sidebar
     sb.header("Configuration")
     customs = _custom_model_uploader()
+    calibration = calibration_uploader()
     model_options = catalog_names() + [n for n, _ in customs]
     models = sb.multiselect("Models", model_options, key="w_models")
     gpus = sb.multiselect("GPU profiles", gpu_names(), key="w_gpus")
@@ -562,11 +564,14 @@ def sidebar() -> ViewConfig:
         ttft_percentile=int(str(ttftp)) / 100,
         gpu_prices=_chosen_prices(list(gpus)),
         custom_models=tuple((m, p) for m, p in customs if m in models),
+        gpu_calibration=calibration,
     )
     mix_caption.caption(_reasoning_caption(config))
     widgets = {k: state[k] for k in state if str(k).startswith("w_")}
     state[SIDEBAR_VALUES_KEY] = {
-        k: v for k, v in widgets.items() if k not in ("w_upload_cfg", "w_custom_name")
+        k: v
+        for k, v in widgets.items()
+        if k not in ("w_upload_cfg", "w_custom_name", "w_upload_gpu_profile")
     }
     params = link_params(config, widgets)
     _write_url(params)
@@ -576,6 +581,12 @@ def sidebar() -> ViewConfig:
             f"A link cannot carry uploaded model(s) {', '.join(uploaded)}: whoever opens it "
             "sees only their names and must add the config.json again"
         )
+    if calibration is not None:
+        sb.warning(
+            "A link cannot carry the uploaded calibrated profile: whoever opens it sees the "
+            "engine's fitted curves until they upload it again"
+        )
+        st.caption(calibration_caption(config))  # top of every page's main area
     _export_buttons(config, "?" + urlencode(params))
     state[CONFIG_KEY] = config
     return config

@@ -292,6 +292,13 @@ def test_a_shared_link_brings_every_setting_back(server, browser):
     fresh.close()
 
 
+def _model_uploader(page):
+    """The sidebar's config.json upload (the sidebar also has a calibrated-profile one)."""
+    return page.get_by_label("Hugging Face config.json", exact=True).get_by_test_id(
+        "stFileUploaderDropzoneInput"
+    )
+
+
 def test_bad_upload_shows_inline_error_and_page_keeps_working(server, browser, tmp_path):
     bad = tmp_path / "config.json"
     bad.write_text('{"model_type": "gpt2", "hidden_size": 768}')
@@ -299,7 +306,7 @@ def test_bad_upload_shows_inline_error_and_page_keeps_working(server, browser, t
     page.goto(f"{server}/")
     _settle(page)
     page.get_by_text("Add a model from config.json").click()
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(bad))
+    _model_uploader(page).set_input_files(str(bad))
     error = page.locator('[data-testid="stAlertContentError"]')
     error.first.wait_for(timeout=RENDER_TIMEOUT_MS)
     assert "model_type" in error.first.inner_text()
@@ -319,9 +326,37 @@ def test_a_typed_name_never_becomes_a_path(server, browser, tmp_path):
     name.fill("../../../../../../.." + str(target / "x"))
     name.press("Enter")
     _idle(page)
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(config))
+    _model_uploader(page).set_input_files(str(config))
     success = page.locator('[data-testid="stAlertContentSuccess"]')
     success.first.wait_for(timeout=RENDER_TIMEOUT_MS)
     assert "/" not in re.sub(r" added: pick it under Models$", "", success.first.inner_text())
     assert not target.exists()
+    page.close()
+
+
+def test_a_calibrated_profile_upload_is_used_and_named(server, browser, tmp_path):
+    """The committed H200 profile uploaded in the sidebar: the sidebar and the page name
+    it; a raw-measurement file (not a profile) is refused inline first."""
+    profile = ROOT / "hardware_profiles" / "calibrated" / "h200-2026-11-25.json"
+    page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    page.goto(f"{server}/")
+    _settle(page)
+    page.get_by_text("Calibrated GPU profile (kvplan calibrate)").click()
+    uploader = page.get_by_label(
+        "Profile from kvplan calibrate --gpu NAME --out FILE", exact=True
+    ).get_by_test_id("stFileUploaderDropzoneInput")
+    bad = tmp_path / "raw.json"
+    bad.write_text('{"format": "kvplan-calibrate-raw", "measurements": []}')
+    uploader.set_input_files(str(bad))
+    error = page.locator('[data-testid="stAlertContentError"]')
+    error.first.wait_for(timeout=RENDER_TIMEOUT_MS)
+    assert "not a kvplan calibrated GPU profile" in error.first.inner_text()
+    uploader.set_input_files(str(profile))
+    success = page.locator('[data-testid="stAlertContentSuccess"]')
+    success.first.wait_for(timeout=RENDER_TIMEOUT_MS)
+    assert "calibrated h200 (NVIDIA H200" in success.first.inner_text()
+    _settle(page)
+    _no_errors(page)
+    main = page.locator('[data-testid="stMain"]')
+    assert "Kernel curves on h200: calibrated h200 (NVIDIA H200" in main.inner_text()
     page.close()
