@@ -9,7 +9,11 @@ source it was read from. A replica larger than one node gets one command per nod
 multi-node data parallelism with ``--headless`` secondaries; SGLang: ``--nnodes``).
 
 Dual micro-batch overlap maps to vLLM ``--enable-dbo`` and SGLang
-``--enable-two-batch-overlap``, expert-parallel load balancing to ``--enable-eplb``.
+``--enable-two-batch-overlap``, expert-parallel load balancing to ``--enable-eplb``, DeepEP
+all-to-all MoE dispatch (``moe_dispatch: all_to_all``) to vLLM ``--all2all-backend``
+(``deepep_low_latency`` on a decode pool, ``deepep_high_throughput`` otherwise, as vLLM's
+expert-parallel deployment guide advises) and SGLang ``--moe-a2a-backend deepep`` (its
+DeepEP mode left on ``auto``: normal kernels for prefill, low-latency for decode).
 Semantics carried over (sources in the data file): vLLM's ``--max-num-seqs`` applies per
 data-parallel rank; SGLang's ``--tp-size`` counts every GPU of the engine, attention runs
 data-parallel over ``--dp-size`` groups with ``--enable-dp-attention``, and
@@ -40,6 +44,8 @@ VLLM_DP_RPC_PORT = 13345  # any free port; the vLLM data-parallel deployment doc
 SGLANG_DIST_PORT = 5000  # any free port for torch.distributed initialisation
 VLLM_MTP_METHOD = "deepseek_mtp"
 SGLANG_MTP = ("EAGLE", 1, 1, 2)  # algorithm, steps, top-k, draft tokens (one MTP module)
+VLLM_DEEPEP = {"decode": "deepep_low_latency"}  # else deepep_high_throughput
+SGLANG_DEEPEP = "deepep"
 TRTLLM_CONFIG_NAME = "kvplan-trtllm.yml"
 
 
@@ -142,6 +148,8 @@ def _vllm(
                 b.flag("--data-parallel-rpc-port", VLLM_DP_RPC_PORT)
         if moe and d.gpus_per_replica > 1:
             b.flag("--enable-expert-parallel")
+            if d.moe_dispatch == "all_to_all":
+                b.flag("--all2all-backend", VLLM_DEEPEP.get(role, "deepep_high_throughput"))
         if d.overlap_micro_batches:
             b.flag("--enable-dbo")
         if d.eplb:
@@ -179,6 +187,8 @@ def _sglang(
             b.flag("--enable-dp-attention")
         if moe and d.gpus_per_replica > 1:
             b.flag("--ep-size", d.gpus_per_replica)
+            if d.moe_dispatch == "all_to_all":
+                b.flag("--moe-a2a-backend", SGLANG_DEEPEP)
         if d.overlap_micro_batches:
             b.flag("--enable-two-batch-overlap")
         if d.eplb:

@@ -2,9 +2,11 @@
 
 A layout is GPUs per replica x attention tensor parallel (the rest of the replica's GPUs are
 data-parallel attention groups) x MTP on/off x dual micro-batch overlap on/off ("DBO") x
-expert-parallel load balancing on/off ("EPLB"; both only for MoE over more than one GPU),
-with expert parallelism over every GPU of the replica (vLLM's and SGLang's expert-parallel
-MoE). Layouts that cannot run are skipped here:
+expert-parallel load balancing on/off ("EPLB"; both only for MoE over more than one GPU) x
+the MoE token dispatch (all-gather / reduce-scatter, vLLM's and SGLang's default, or DeepEP
+all-to-all, "DeepEP"; only where it applies: MoE with expert parallelism and attention DP
+> 1), with expert parallelism over every GPU of the replica (vLLM's and SGLang's
+expert-parallel MoE). Layouts that cannot run are skipped here:
 a TP size that does not divide the GPU count or the attention heads, TP beyond one NVLink
 node, expert parallelism that does not split the routed experts evenly, MTP on a model
 without an MTP module. For a dense model data-parallel attention inside a replica is the same
@@ -29,6 +31,9 @@ MAX_TENSOR_PARALLEL = 8
 # (planner/data/launch_flags.yaml).
 ATTENTION_DP_AT_TP1_ONLY = {"trtllm"}
 NO_OVERLAP_OR_EPLB = {"trtllm"}
+# The engines whose MoE dispatch kvplan can choose with a verified flag (TensorRT-LLM runs
+# its own default, hardware_profiles/fits/engine_defaults.yaml).
+DISPATCH_CHOICE = {"vllm", "sglang"}
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,8 @@ class Layout:
             parts.append("DBO")
         if d.eplb:
             parts.append("EPLB")
+        if d.moe_dispatch == "all_to_all" and self.engine in DISPATCH_CHOICE:
+            parts.append("DeepEP")
         return " ".join(parts) + f" ({self.engine})"
 
 
@@ -93,7 +100,11 @@ def layouts_for(
             extras = engine not in NO_OVERLAP_OR_EPLB
             overlaps = [o for o in spec.overlap if not o or (expert_parallel and extras)]
             balancing = [b for b in spec.eplb if not b or (expert_parallel and extras)]
-            for mtp, overlap, eplb in itertools.product(mtp_options, overlaps, balancing):
+            dispatched = expert_parallel and tp < gpus and engine in DISPATCH_CHOICE
+            dispatches: list[str | None] = list(spec.moe_dispatch) if dispatched else [None]
+            for mtp, overlap, eplb, dispatch in itertools.product(
+                mtp_options, overlaps, balancing, dispatches
+            ):
                 fields: dict[str, object] = {
                     "engine": engine,
                     "gpus_per_replica": gpus,
@@ -101,6 +112,7 @@ def layouts_for(
                     "mtp": mtp,
                     "overlap_micro_batches": overlap,
                     "eplb": eplb,
+                    "moe_dispatch": dispatch,
                 }
                 if mtp:
                     fields["mtp_acceptance_rate"] = spec.mtp_acceptance_rate

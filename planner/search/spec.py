@@ -3,6 +3,8 @@ and the layouts to enumerate (a frozen pydantic model: the user's input, validat
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from planner.schema import EngineName, Frozen, GpuCalibration, PositiveInt
@@ -50,6 +52,15 @@ class SearchSpec(Frozen):
         description="dual micro-batch overlap of communication with computation (DeepSeek's "
         "DualPipe-style serving; vLLM --enable-dbo, SGLang --enable-two-batch-overlap), tried "
         "on MoE layouts of more than one GPU",
+    )
+    moe_dispatch: tuple[Literal["all_gather", "all_to_all"], ...] = Field(
+        ("all_gather", "all_to_all"),
+        min_length=1,
+        description="how MoE layers move tokens between data-parallel attention groups and "
+        "expert ranks, tried on MoE layouts with attention DP > 1 on vLLM and SGLang: "
+        "'all_gather' (their default: gather every group's tokens, reduce-scatter the "
+        "results) or 'all_to_all' (DeepEP dispatch/combine, as DeepSeek serves V3; vLLM "
+        "--all2all-backend deepep_*, SGLang --moe-a2a-backend deepep)",
     )
     kv_dtype: str | None = Field(None, pattern="^(bf16|fp8)$")
     gpu_calibration: GpuCalibration | None = Field(

@@ -49,7 +49,15 @@ LAYOUTS = [
     {"gpus_per_replica": 8, "tensor_parallel": 1, "mtp": True},
     {"gpus_per_replica": 32, "tensor_parallel": 1, "kv_dtype": "fp8", "eplb": True},
     {"gpus_per_replica": 16, "tensor_parallel": 2, "mtp": True, "overlap_micro_batches": True},
+    {"gpus_per_replica": 16, "tensor_parallel": 1, "moe_dispatch": "all_to_all"},
 ]
+# vLLM's DeepEP backends per pool (docs/serving/expert_parallel_deployment.md: low-latency
+# kernels for decode, high-throughput for prefill-dominated work).
+VLLM_DEEPEP = {
+    "replica": "deepep_high_throughput",
+    "prefill": "deepep_high_throughput",
+    "decode": "deepep_low_latency",
+}
 
 
 @pytest.mark.parametrize("engine", ["vllm", "sglang"])
@@ -66,6 +74,8 @@ def test_commands_parse_against_verified_flags(engine, layout, role):
             assert args.enable_expert_parallel
             assert args.enable_dbo == d.overlap_micro_batches
             assert args.enable_eplb == d.eplb
+            deepep = d.moe_dispatch == "all_to_all"
+            assert args.all2all_backend == (VLLM_DEEPEP[role] if deepep else None)
             assert int(args.max_num_seqs) == 64  # vLLM: per data-parallel rank
             if d.attention_dp > 1:
                 assert int(args.data_parallel_size) == d.attention_dp
@@ -83,6 +93,8 @@ def test_commands_parse_against_verified_flags(engine, layout, role):
             assert bool(args.enable_dp_attention) == (d.attention_dp > 1)
             assert args.enable_two_batch_overlap == d.overlap_micro_batches
             assert args.enable_eplb == d.eplb
+            deepep = d.moe_dispatch == "all_to_all"
+            assert args.moe_a2a_backend == ("deepep" if deepep else None)
             if role != "replica":
                 assert args.disaggregation_mode == role
 

@@ -49,6 +49,17 @@ def test_layouts_respect_heads_experts_and_dense_models():
     assert {lay.deployment.mtp for lay in v3} == {False, True}
     assert all(lay.deployment.tp <= 8 for lay in v3)
     assert any(lay.deployment.attention_dp == 16 for lay in v3)
+    # The MoE dispatch is a choice only where tokens cross attention-DP groups: expert
+    # parallelism with attention DP > 1 (TP 8 of 8 GPUs has one group: the engine default).
+    for lay in v3:
+        d = lay.deployment
+        choice = d.gpus_per_replica > 1 and d.attention_dp > 1
+        assert (d.moe_dispatch is not None) == choice
+        assert ("DeepEP" in lay.label) == (d.moe_dispatch == "all_to_all")
+    assert {lay.deployment.moe_dispatch for lay in v3} == {None, "all_gather", "all_to_all"}
+    # TensorRT-LLM keeps its own dispatch (no verified flag to choose).
+    trt = layouts_for(load_model("deepseek-v3"), "h800", "trtllm", spec)
+    assert {lay.deployment.moe_dispatch for lay in trt} == {None}
 
 
 def test_best_is_the_cheapest_layout_sized_by_plan():
@@ -111,3 +122,41 @@ def test_ttft_slo_impossible():
     spec = SearchSpec(**{**LLAMA, "input_tokens": 100_000, "ttft_slo_s": 0.01})
     with pytest.raises(KvplanError, match="TTFT SLO cannot be met by any layout"):
         run_search(spec)
+
+
+# DeepSeek's published serving of V3/R1 on H800 (deepseek-ai/open-infra-index,
+# 202502OpenSourceWeek/day_6_one_more_thing_deepseekV3R1_inference_system_overview.md,
+# 2025-03-01): 608B input tokens a day, 56.3% of them prefix-cache hits, 168B output
+# tokens, 20-22 output tokens/s per user, average KV length 4,989 per output token. Prompt
+# P and answer D from P + D/2 = 4,989 and P / D = 608 / 168: P = 4,383, D = 1,210; the
+# rate from the output volume, 168e9 / 86,400 s / 1,210 = 1,607 requests/s.
+DEEPSEEK_TRAFFIC = {
+    "models": ("deepseek-v3",),
+    "gpus": ("h800",),
+    "requests_per_s": 1600.0,
+    "input_tokens": 4383,
+    "output_tokens": 1210,
+    "prefix_hit_ratio": 0.563,
+    "tpot_slo_s": 0.05,  # 20 tokens/s per user
+    "top": 3,
+}
+
+
+def test_deepseek_traffic_prefers_dp_attention_wide_ep_and_disaggregation():
+    # DeepSeek serves this with prefill DP32/EP32 and decode DP144/EP144 pools, DeepEP
+    # all-to-all, two micro-batches overlapped and MTP. kvplan's replica sizes are powers of
+    # two (EP divides the 256 routed experts), so wide EP here means >= 32 GPUs. (Search
+    # space trimmed to keep the test fast: TP 1/2, replicas of 8-64 GPUs, DBO and EPLB on.)
+    spec = SearchSpec(
+        **DEEPSEEK_TRAFFIC,
+        gpus_per_replica=(8, 16, 32, 64),
+        tensor_parallel=(1, 2),
+        overlap=(True,),
+        eplb=(True,),
+    )
+    best = run_search(spec).best
+    assert best.mode == "disaggregated"
+    for pool in best.pools:
+        d = pool.layout.deployment
+        assert d.attention_dp > 1 and d.ep >= 32 and d.moe_dispatch == "all_to_all"
+    assert best.tpot_s <= 0.05

@@ -29,7 +29,8 @@ st.title("Deployment search")
 st.caption(
     f"Every layout of {', '.join(config.models)} on {', '.join(config.gpus)} "
     f"({config.engine}): GPUs per replica, attention TP / data-parallel attention, expert "
-    "parallelism, MTP, micro-batch overlap, EPLB, aggregated or disaggregated "
+    "parallelism, MTP, micro-batch overlap, EPLB, all-gather or DeepEP MoE dispatch, "
+    "aggregated or disaggregated "
     f"prefill/decode, sized for {config.requests_per_s:g} requests/s of "
     f"{config.mean_input_tokens:,} prompt and {config.mean_output_tokens:,} output tokens "
     f"with a {config.tpot_slo_ms:g} ms TPOT SLO, by the same planner as `kvplan search`."
