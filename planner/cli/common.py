@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, TimeElapsedColumn
 
 from planner import limits as lim
@@ -264,6 +265,36 @@ def gpu_calibration(path: str, gpus: Sequence[str]) -> GpuCalibration:
     return profile.calibration()
 
 
+def calibration_summary(d: Deployment) -> dict[str, str | None]:
+    """Which calibration a command's numbers used (its JSON's ``calibration``)."""
+    return {
+        "gpu_profile": d.gpu_calibration.label if d.gpu_calibration else None,
+        "engine_terms": d.terms_source,
+    }
+
+
+def print_calibration(summary: dict[str, str | None]) -> None:
+    """The lines a table output adds for ``calibration_summary``."""
+    for key, label in (("gpu_profile", "operator curves"), ("engine_terms", "engine terms")):
+        if summary[key]:
+            console.print(f"{label}: {escape(str(summary[key]))}")
+
+
+def engine_terms(path: str, gpus: Sequence[str]) -> dict[str, Any]:
+    """The deployment fields of an engine-terms file, for a deployment on ``gpus``: the
+    terms' reserve was solved for one GPU profile's memory, so another GPU is refused."""
+    terms = load_terms(path)
+    names = sorted({load_gpu(g).name for g in gpus})
+    if names and names != [terms.gpu]:
+        raise ConfigError(
+            f"the engine terms were solved for {terms.gpu}, not for " + ", ".join(names),
+            field="--engine-terms",
+            value=path,
+            expected=f"--gpu {terms.gpu}, or terms imported with --gpu of this deployment",
+        )
+    return dict(terms.deployment)
+
+
 def calibration_updates(args: argparse.Namespace) -> dict[str, Any]:
     """Deployment fields from --gpu-profile and --engine-terms (none when not given)."""
     updates: dict[str, Any] = {}
@@ -274,7 +305,8 @@ def calibration_updates(args: argparse.Namespace) -> dict[str, Any]:
         updates["gpu_calibration"] = gpu_calibration(path, names)
     terms_path = getattr(args, "engine_terms", None)
     if terms_path:
-        updates.update(load_terms(terms_path).deployment)
+        gpus = getattr(args, "gpu", None)
+        updates.update(engine_terms(terms_path, [gpus] if isinstance(gpus, str) else gpus or []))
     return updates
 
 
@@ -299,7 +331,7 @@ def with_calibration(scenario: Scenario, args: argparse.Namespace) -> Scenario:
                 field="--engine-terms",
                 value=terms_path,
             )
-        terms = load_terms(terms_path).deployment
+        terms = engine_terms(terms_path, [scenario.gpu])
 
     def updated(d: Deployment, extra: dict[str, Any]) -> Deployment:
         given = d.model_dump(exclude_unset=True)

@@ -15,10 +15,12 @@ from planner.cli.common import (
     add_deployment_flags,
     add_json,
     add_ttft_flags,
+    calibration_summary,
     console,
     deployment_from_args,
     float_arg,
     int_arg,
+    print_calibration,
     print_json,
     share_arg,
     tokens_arg,
@@ -196,8 +198,9 @@ def cmd_frontier(args: argparse.Namespace) -> None:
         deployment,
         contexts,
     )
-    data = {
+    data: dict[str, Any] = {
         "gpus_per_replica": deployment.gpus_per_replica,
+        "calibration": calibration_summary(deployment),
         "context_tokens": contexts.tolist(),
         "curves": [
             {
@@ -238,6 +241,7 @@ def cmd_frontier(args: argparse.Namespace) -> None:
             ],
         )
     console.print(table)
+    print_calibration(data["calibration"])
     for c in curves:
         if not c.fits:
             console.print(f"{c.model} on {c.gpu}: {c.reason}")

@@ -15,8 +15,10 @@ from planner.cli.common import (
     LazyProgress,
     add_calibration_flags,
     add_json,
+    calibration_summary,
     console,
     int_arg,
+    print_calibration,
     print_json,
     seed_arg,
     with_calibration,
@@ -87,20 +89,14 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     finally:
         bar.close()
     data = result.to_json()
-    d = scenario.deployment
-    data["calibration"] = {
-        "gpu_profile": d.gpu_calibration.label if d.gpu_calibration else None,
-        "engine_terms": d.terms_source,
-    }
+    data["calibration"] = calibration_summary(scenario.deployment)
     if args.json == "-":
         sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
         return
     if out is not None:
         write_text_atomic(out, json.dumps(data, indent=2, allow_nan=False) + "\n", field="--json")
     _render_simulation(data)
-    for key, label in (("gpu_profile", "operator curves"), ("engine_terms", "engine terms")):
-        if data["calibration"][key]:
-            console.print(f"{label}: {escape(data['calibration'][key])}")
+    print_calibration(data["calibration"])
     if out is not None:
         console.print(f"summary written to {escape(str(out))}")
 
