@@ -65,8 +65,16 @@ def _positive(data: dict[str, Any], key: str, where: str) -> float:
     return float(value)
 
 
+def _whole(data: dict[str, Any], key: str, where: str) -> int:
+    """A positive whole number (requests, concurrency): 0.5 is not rounded to 0 or 1."""
+    value = _positive(data, key, where)
+    if not value.is_integer():
+        raise ConfigError("must be a whole number", where=where, field=key, value=value)
+    return int(value)
+
+
 def _vllm_run(data: dict[str, Any], where: str) -> BenchRun:
-    completed = int(_positive(data, "completed", where))
+    completed = _whole(data, "completed", where)
     concurrency = data.get("max_concurrency")
     if concurrency is None:
         raise ConfigError(
@@ -78,7 +86,7 @@ def _vllm_run(data: dict[str, Any], where: str) -> BenchRun:
     return BenchRun(
         source=where,
         format="vllm bench serve",
-        concurrency=int(_positive(data, "max_concurrency", where)),
+        concurrency=_whole(data, "max_concurrency", where),
         mean_input_tokens=_positive(data, "total_input_tokens", where) / completed,
         mean_output_tokens=_positive(data, "total_output_tokens", where) / completed,
         tpot_s=_positive(data, "mean_tpot_ms", where) / 1e3,

@@ -109,6 +109,8 @@ VLLM_RESULT = {
         ({**VLLM_RESULT, "mean_ttft_ms": "fast"}, "mean_ttft_ms"),
         ({k: v for k, v in VLLM_RESULT.items() if k != "total_output_tokens"}, "total_output"),
         ({**VLLM_RESULT, "completed": -3}, "completed"),
+        ({**VLLM_RESULT, "completed": 0.5}, "whole number"),  # found by tests/fuzz
+        ({**VLLM_RESULT, "max_concurrency": 2.5}, "whole number"),
         ('{"completed": 100, "mean_tpot_ms": 2', None),  # cut short: not JSON
     ],
 )
