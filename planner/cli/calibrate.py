@@ -2,8 +2,9 @@
 
 - ``--gpu NAME --out PROFILE.json``: microbenchmarks on this machine's GPU (PyTorch needed:
   ``pip install -e ".[calibrate]"``), or ``--from-raw RAW.json`` measured elsewhere with
-  ``python -m planner.calibrate.measure``; writes the calibrated GPU profile and prints
-  each curve's error on measurements its fit did not see.
+  ``python -m planner.calibrate.measure`` (or a calibrated profile, refitted from its own
+  measurements); writes the calibrated GPU profile and prints each curve's error on
+  measurements its fit did not see, and all curves' held-out points pooled.
 - ``--from-log LOG --gpu NAME --out TERMS.yaml``: the engine's memory terms from its
   start-up log; with ``--model`` (and the deployment's flags) it shows the KV pool kvplan
   plans with and without them against the log's.
