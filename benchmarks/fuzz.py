@@ -39,6 +39,7 @@ WEIGHTS = {
     "engine_profile": 1,
     "api": 4,
     "calibrate": 1,
+    "fits": 1,
 }
 
 

@@ -73,6 +73,14 @@ def _field_paths(raw: dict[str, Any]) -> set[str]:
 def check_sources(raw: dict[str, Any], where: str) -> None:
     """Every sources key names a field; every field is covered by a source."""
     sources = raw.get("sources") or {}
+    if not isinstance(sources, dict) or not all(isinstance(k, str) for k in sources):
+        raise ConfigError(
+            "must map field names to their sources",
+            where=where,
+            field="sources",
+            value=sources if not isinstance(sources, dict) else None,
+            expected="a mapping like {hbm_gib: 'vendor datasheet, 2024'}",
+        )
     paths = _field_paths(raw)
     for key in sources:
         if key not in paths:

@@ -148,6 +148,15 @@ def test_negative_context_is_an_argparse_error(capsys: pytest.CaptureFixture[str
     assert "negative" in line and "-5" in line
 
 
+def test_unrecognized_arguments_are_quoted(capsys: pytest.CaptureFixture[str]) -> None:
+    # `plan ... --json ''` (a file name left empty) printed "unrecognized arguments: " with
+    # nothing after it; each stray argument is shown quoted, blank ones too.
+    line = run_error(
+        capsys, "plan", "--model", "llama-3.1-70b", "--gpu", "h200", "--context", "8K", "", "a b"
+    )
+    assert line == "kvplan plan: error: unrecognized arguments: '' 'a b'"
+
+
 def test_invalid_json_config(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = write_config(tmp_path, '{"model_type": "llama",')
     line = run_error(capsys, "model", "import", str(path))

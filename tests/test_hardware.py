@@ -78,6 +78,17 @@ def test_unsourced_profile_field_rejected(tmp_path, monkeypatch):
         load_gpu("unsourced")
 
 
+@pytest.mark.parametrize("sources", [24.9, ["hbm_gib"], {1: "datasheet"}])
+def test_sources_that_are_not_a_map_of_names_are_refused(tmp_path, monkeypatch, sources):
+    # Fuzz finding: 'sources: 24.88' in fits/engine_defaults.yaml raised TypeError
+    # ('float' object is not iterable) instead of naming the field.
+    doc = yaml.safe_load((DEFAULT_PROFILE_DIR / "h200.yaml").read_text())
+    doc["sources"] = sources
+    _custom_dir(tmp_path, monkeypatch, "odd-sources", doc)
+    with pytest.raises(ConfigError, match="field 'sources'.*must map field names"):
+        load_gpu("odd-sources")
+
+
 def test_unknown_gpu_lists_known():
     with pytest.raises(UnknownNameError, match="h300.*h200"):
         load_gpu("h300")

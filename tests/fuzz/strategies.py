@@ -143,6 +143,7 @@ class Case:
     def run(self) -> Result:
         with scratch() as folder:
             for name, text in self.files.items():
+                (folder / name).parent.mkdir(parents=True, exist_ok=True)
                 (folder / name).write_text(text.replace("{dir}", str(folder)), encoding="utf-8")
             argv = [a.replace("{dir}", str(folder)) for a in self.argv]
             env = {k: v.replace("{dir}", str(folder)) for k, v in self.env.items()}
@@ -513,6 +514,34 @@ def engine_profile_cases(draw: st.DrawFn) -> Case:
     )
 
 
+FITS_DIR = DEFAULT_PROFILE_DIR / "fits"
+FIT_BASES = {
+    p.stem: yaml.safe_load(p.read_text()) for p in sorted((FITS_DIR / "h200").glob("*.yaml"))
+}
+FIT_DEFAULTS = yaml.safe_load((FITS_DIR / "engine_defaults.yaml").read_text())
+
+
+@st.composite
+def fits_cases(draw: st.DrawFn) -> Case:
+    """Fitted kernel curves (hardware_profiles/fits/<gpu>/<engine>.yaml) and the engines'
+    communication defaults, mutated, under a profile folder of their own."""
+    engine = draw(st.sampled_from(sorted(FIT_BASES)))
+    doc = draw(mutated(FIT_BASES[engine], max_mutations=3))
+    text = to_yaml(doc) if draw(st.integers(0, 9)) else draw(raw_attacks("yaml"))
+    defaults = draw(mutated(FIT_DEFAULTS, max_mutations=1)) if draw(st.booleans()) else FIT_DEFAULTS
+    files = {
+        "h200.yaml": to_yaml(GPU_BASE),
+        f"fits/h200/{engine}.yaml": text,
+        "fits/engine_defaults.yaml": to_yaml(defaults),
+    }
+    model = draw(st.sampled_from(SIM_MODELS))
+    argv = ["plan", "--model", model, "--gpu", "h200", "--engine", engine]
+    argv += ["--context", draw(st.sampled_from(["1K", "8K", "32K"]))]
+    argv += _maybe(draw, "--rate", st.sampled_from(["0.5", "2", "20"]))
+    argv += _maybe(draw, "--ep", st.sampled_from(["8"]))
+    return Case("fits", [*argv, "--json"], files=files, env={"KVPLAN_HARDWARE_DIR": "{dir}"})
+
+
 # --------------------------------------------------------------------------- Python API
 HOSTILE_CONTEXTS = [
     -1000, -1, 0, 1, 4096, 2**20, 2**40, 2**40 + 1, 2**63, 2**70, 1.5, float("nan"),
@@ -679,4 +708,5 @@ SURFACES: dict[str, st.SearchStrategy[Any]] = {
     "engine_profile": engine_profile_cases(),
     "api": api_cases(),
     "calibrate": calibrate_cases(),
+    "fits": fits_cases(),
 }

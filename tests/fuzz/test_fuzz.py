@@ -22,6 +22,7 @@ CI_EXAMPLES = {
     "engine_profile": 8,
     "api": 40,
     "calibrate": 10,
+    "fits": 8,
 }
 
 
