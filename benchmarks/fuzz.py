@@ -3,10 +3,12 @@
     python benchmarks/fuzz.py --examples 10000 [--seed S] [--surface cli ...] [--show 5]
 
 Uses the strategies of the in-project fuzz suite (tests/fuzz/strategies.py): CLI argv,
-config.json, scenario YAML, traces, GPU and engine profiles, the Python API. Each example
-runs in-process under a deadline and ends as one of: ok (exit 0, every invariant of the
-output holds), user_error (one line, exit 2), traceback, hang, invariant (a violated
-invariant, or a user error that is not one line). Findings are printed with their input.
+config.json, scenario YAML, traces, GPU and engine profiles, fitted kernel curves,
+calibration inputs (start-up logs, benchmark results, calibrated profiles, engine terms),
+dashboard links, the Python API. Each example runs in-process under a deadline and ends
+as one of: ok (exit 0, every invariant of the output holds), user_error (one line, exit
+2), traceback, hang, invariant (a violated invariant, or a user error that is not one
+line). Findings are printed with their input.
 Exit status 1 if anything but ok / user_error occurred.
 """
 
@@ -23,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)
+os.environ.setdefault("STREAMLIT_LOGGER_LEVEL", "error")  # the url surface runs pages
 
 from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 
@@ -33,13 +36,14 @@ from tests.fuzz.strategies import SURFACES  # noqa: E402
 WEIGHTS = {
     "cli": 4,
     "config.json": 3,
-    "scenario": 1,
+    "scenario": 2,
     "trace": 1,
     "gpu_profile": 2,
     "engine_profile": 1,
     "api": 4,
     "calibrate": 1,
     "fits": 1,
+    "url": 2,
 }
 
 

@@ -567,6 +567,8 @@ class APICase:
     seconds: float = 20.0
 
     def run(self) -> Result:
+        if self.surface == "url":
+            return _link_result(self.call, self.seconds)
         return run_api(self.call, _finite_non_negative, self.seconds)
 
 
@@ -699,6 +701,35 @@ def calibrate_cases(draw: st.DrawFn) -> Case:
     return Case("calibrate", [*argv, "--json"], files={"p.json": to_json(profile)})
 
 
+# --------------------------------------------------------------------------- URL
+def _link_result(check: Callable[[], None], seconds: float) -> Result:
+    """A link check's outcome: ok, or an invariant finding (a broken assertion), or a
+    traceback / hang (via run_api)."""
+
+    def call() -> None:
+        try:
+            check()
+        except AssertionError as bad:
+            raise InvariantError(f"{type(bad).__name__}: {bad}") from None
+
+    return run_api(call, lambda _: None, seconds)
+
+
+@st.composite
+def url_cases(draw: st.DrawFn) -> APICase:
+    """Dashboard links: the sidebar state any query gives (cheap), and one in ten rendered
+    on a page through Streamlit's AppTest (each a full script run)."""
+    from tests.ui.test_url_fuzz import PAGES, check_link, check_page, links
+
+    query = draw(links)
+    if draw(st.integers(0, 9)):
+        return APICase("url", f"url_state({query!r})", lambda: check_link(query))
+    page = draw(st.sampled_from(PAGES))
+    case = APICase("url", f"page {page} with ?{query!r}", lambda: check_page(query, page, 60))
+    case.seconds = 120.0
+    return case
+
+
 SURFACES: dict[str, st.SearchStrategy[Any]] = {
     "cli": cli_cases(),
     "config.json": config_cases(),
@@ -709,4 +740,5 @@ SURFACES: dict[str, st.SearchStrategy[Any]] = {
     "api": api_cases(),
     "calibrate": calibrate_cases(),
     "fits": fits_cases(),
+    "url": url_cases(),
 }

@@ -23,6 +23,7 @@ CI_EXAMPLES = {
     "api": 40,
     "calibrate": 10,
     "fits": 8,
+    "url": 10,
 }
 
 

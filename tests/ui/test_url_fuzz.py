@@ -67,6 +67,12 @@ def _within(value: object, bounds: tuple[float, float]) -> bool:
 @settings(max_examples=400, deadline=None)
 @given(links)
 def test_any_link_gives_in_range_widgets_and_one_line_per_problem(query):
+    check_link(query)
+
+
+def check_link(query: dict[str, str]) -> None:
+    """The sidebar state a link gives is in range, with one line per bad parameter
+    (AssertionError otherwise); also run by the fuzz campaign (benchmarks/fuzz.py)."""
     state, problems = url_state(query)
     assert state["w_models"] and set(state["w_models"]) <= set(catalog_names())
     assert state["w_gpus"] and set(state["w_gpus"]) <= set(gpu_names())
@@ -103,7 +109,12 @@ def test_any_link_gives_in_range_widgets_and_one_line_per_problem(query):
 )
 @given(links, st.sampled_from(PAGES))
 def test_every_page_renders_whatever_the_link(query, page):
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    check_page(query, page)
+
+
+def check_page(query: dict[str, str], page: str, timeout_s: float = 180) -> None:
+    """The page renders without an exception and with one-line link warnings."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout_s)
     for key, value in query.items():
         at.query_params[key] = value
     at.run()
