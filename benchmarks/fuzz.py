@@ -44,6 +44,7 @@ WEIGHTS = {
     "calibrate": 1,
     "fits": 1,
     "url": 2,
+    "migrate": 1,
 }
 
 

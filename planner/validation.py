@@ -6,6 +6,7 @@ re-exported here for the loaders that import them from this module."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,15 +42,31 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return ".".join(kept)
 
 
+# What a YAML/JSON reader calls the Python types a document's value can have.
+DOCUMENT_TYPES = {
+    "list": "a list",
+    "str": "text",
+    "int": "a number",
+    "float": "a number",
+    "bool": "true/false",
+    "NoneType": "empty",
+}
+
+
 def config_error_from(err: ValidationError, where: str) -> ConfigError:
-    """The first validation problem as a ConfigError naming file, field and value."""
+    """The first validation problem as a ConfigError naming file, field and value, in the
+    file's words: no internal class names ("instance of Scenario"), no pydantic prefixes."""
     first = err.errors()[0]
-    field = _loc(first["loc"]) or "(top level)"
+    field = _loc(first["loc"]) or None  # None: the whole document (a cross-field rule)
     more = len(err.errors()) - 1
-    message = first["msg"] + (f" (+{more} more problem{'s' if more > 1 else ''})" if more else "")
+    message = re.sub(r" or instance of \w+", "", first["msg"]).removeprefix("Value error, ")
     value = first.get("input")
-    if isinstance(value, dict | list):
-        value = None  # a whole sub-document is not a useful 'value' to print
+    if field is None and first["type"] in ("dict_type", "model_type"):
+        got = DOCUMENT_TYPES.get(type(value).__name__, type(value).__name__)
+        message = f"the document must be a mapping of fields (name: value); it is {got}"
+    message += f" (+{more} more problem{'s' if more > 1 else ''})" if more else ""
+    if isinstance(value, dict | list) or field is None:
+        value = None  # a whole (sub-)document is not a useful 'value' to print
     return ConfigError(message, where=where, field=field, value=value)
 
 

@@ -12,7 +12,9 @@ Outcomes:
 Invariants of outputs (JSON): every number finite and >= 0; plan memory parts sum to the
 total; simulate requests conserved (arrived = finished + rejected + in flight),
 percentiles ordered (p50 <= p90 <= p99), goodput, hit ratios and KV utilisation in [0, 1];
-frontier concurrency non-increasing in context; active params <= total params.
+frontier concurrency non-increasing in context; active params <= total params;
+migration requests conserved, hit ratios and SLO attainment in [0, 1], only savings and
+extra costs signed.
 """
 
 from __future__ import annotations
@@ -193,13 +195,41 @@ def check_cache_curve(data: dict[str, Any]) -> None:
     check_ratio(data["hit_ratio_unbounded"], "hit_ratio_unbounded")
 
 
+# Migration figures that are differences and may be negative (a target fleet that costs
+# more saves a negative amount; hours before decommission can cost less than the source).
+SIGNED_MIGRATION_FIELDS = ("monthly_saving_usd", "extra_usd")
+
+
+def check_migration(data: dict[str, Any]) -> None:
+    for path, number in walk_numbers(data):
+        check(math.isfinite(number), f"{path} = {number} is not finite")
+        if not path.endswith(SIGNED_MIGRATION_FIELDS):
+            check(number >= 0, f"{path} = {number} is negative")
+        leaf = path.rsplit(".", 1)[-1].split("[", 1)[0]
+        if "hit_ratio" in leaf or leaf == "slo_attainment" or leaf.startswith("slo_attainment_"):
+            check_ratio(number, path)
+    req = data["stats"]["requests"]
+    check(
+        req["arrived"] == req["finished"] + req["rejected"] + req["in_flight"],
+        f"requests not conserved: {req}",
+    )
+    for row in data["class_hours"]:
+        check(
+            row["arrived"] >= row["finished"] + row["rejected"],
+            f"class hour {row['fleet']}/{row['class']}/{row['hour']}: more done than arrived",
+        )
+        check(row["slo_met"] <= row["slo_decided"], "slo_met > slo_decided")
+
+
 CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "plan": check_plan,
     "simulate": check_simulation,
     "frontier": check_frontier,
     "model": check_model_summary,
     "cache-curve": check_cache_curve,
+    "migrate": check_migration,
 }
+SIGNED_OUTPUTS = {"migrate"}  # commands whose checker does the sign checks itself
 
 
 # --------------------------------------------------------------------------- running
@@ -224,11 +254,12 @@ def run_cli(argv: Sequence[str], seconds: float = 30.0) -> Result:
     if code != 0:
         return Result(TRACEBACK, stderr[:500])
     text = out.getvalue()
-    if "--json" not in argv or (argv[0] == "simulate" and argv[-1] != "-"):
+    if not _json_on_stdout(argv):
         return Result(OK)
     try:
         data = json.loads(text, parse_constant=lambda c: _not_json(c))
-        check_numbers(data)
+        if argv[0] not in SIGNED_OUTPUTS:
+            check_numbers(data)
         checker = CHECKS.get(argv[0])
         if checker is not None:
             checker(data)
@@ -237,6 +268,16 @@ def run_cli(argv: Sequence[str], seconds: float = 30.0) -> Result:
     except (ValueError, KeyError, TypeError) as bad:
         return Result(INVARIANT, f"output: {type(bad).__name__}: {bad}"[:500])
     return Result(OK)
+
+
+def _json_on_stdout(argv: Sequence[str]) -> bool:
+    """--json as a flag, or --json - (simulate, migrate: --json takes a file)."""
+    if "--json" not in argv:
+        return False
+    if argv[0] in ("simulate", "migrate"):
+        i = list(argv).index("--json")
+        return i + 1 < len(argv) and argv[i + 1] == "-"
+    return True
 
 
 def _not_json(constant: str) -> Any:

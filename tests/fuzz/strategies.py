@@ -701,6 +701,51 @@ def calibrate_cases(draw: st.DrawFn) -> Case:
     return Case("calibrate", [*argv, "--json"], files={"p.json": to_json(profile)})
 
 
+# --------------------------------------------------------------------------- migration
+def _migration_base() -> dict[str, Any]:
+    """scenarios/migration-quick.yaml shrunk to a few simulated minutes of light traffic
+    (valid cases stay cheap; the phases keep their order and kinds)."""
+    doc = yaml.safe_load((ROOT / "scenarios" / "migration-quick.yaml").read_text())
+    doc["duration_h"] = 0.4
+    doc["traffic"]["rate_per_s"] = 0.05
+    for phase in doc["phases"]:
+        for key in ("at_h", "duration_h", "ramp_h"):
+            if key in phase:
+                phase[key] = round(phase[key] / 10, 4)
+    for fleet in doc["fleets"].values():
+        fleet["provisioning_delay_s"] = 60
+    doc["simulation"] = {"mode": "full", "drain_s": 30}
+    return doc
+
+
+MIGRATION_BASE = _migration_base()
+
+
+@st.composite
+def migration_cases(draw: st.DrawFn) -> Case:
+    doc = copy.deepcopy(MIGRATION_BASE)
+    if draw(st.booleans()):
+        doc["simulation"]["mode"] = "hybrid"
+        doc["simulation"]["settle_h"] = 0.05
+        doc["simulation"]["lead_h"] = draw(st.sampled_from([0, 0.02]))
+    if draw(st.integers(0, 3)) == 0:
+        doc["fleets"]["target"]["replicas"] = draw(
+            st.sampled_from(
+                [
+                    {"policy": "sized"},
+                    {"policy": "autoscale", "max_replicas": 2, "interval_s": 60},
+                ]
+            )
+        )
+    doc = draw(mutated(doc, max_mutations=2))
+    text = to_yaml(doc) if draw(st.integers(0, 9)) else draw(raw_attacks("yaml"))
+    argv = ["migrate", "{dir}/m.yaml", "--scheduler", "serial", "--json", "-"]
+    argv += _maybe(draw, "--mode", st.sampled_from(["full", "hybrid"]))
+    if draw(st.integers(0, 3)) == 0:
+        argv += ["--csv", draw(st.sampled_from(["{dir}/h.csv", "{dir}/no/h.csv", ""]))]
+    return Case("migrate", argv, files={"m.yaml": text}, seconds=120.0)
+
+
 # --------------------------------------------------------------------------- URL
 def _link_result(check: Callable[[], None], seconds: float) -> Result:
     """A link check's outcome: ok, or an invariant finding (a broken assertion), or a
@@ -741,4 +786,5 @@ SURFACES: dict[str, st.SearchStrategy[Any]] = {
     "calibrate": calibrate_cases(),
     "fits": fits_cases(),
     "url": url_cases(),
+    "migrate": migration_cases(),
 }

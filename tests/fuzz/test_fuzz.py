@@ -24,6 +24,7 @@ CI_EXAMPLES = {
     "calibrate": 10,
     "fits": 8,
     "url": 10,
+    "migrate": 4,
 }
 
 

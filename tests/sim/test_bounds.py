@@ -80,23 +80,49 @@ def test_out_of_range_scenario_fields_are_one_line_errors(
     rejected(chat(**change), field)
 
 
+@pytest.mark.parametrize(
+    ("document", "got"), [([1, 2], "a list"), (None, "empty"), ("chat", "text"), (7, "a number")]
+)
+def test_a_document_that_is_not_a_mapping_says_so_in_the_files_words(
+    document: Any, got: str
+) -> None:
+    # Was "field '(top level)': Input should be a valid dictionary or instance of Scenario".
+    with pytest.raises(ConfigError) as err:
+        validate(Scenario, document, "s.yaml")
+    assert str(err.value) == (
+        f"s.yaml: the document must be a mapping of fields (name: value); it is {got}"
+    )
+
+
+def test_cross_field_rules_and_nested_types_name_no_internal_class() -> None:
+    doc = chat()
+    doc["deployment"] = [1]
+    assert rejected(doc, "deployment") == (
+        "s.yaml: field 'deployment': Input should be a valid dictionary"
+    )
+    doc = chat(duration_s=limits.MAX_DURATION_S)
+    doc["workload"]["arrival"]["rate_per_s"] = 1000
+    message = rejected(doc, "s.yaml: ")
+    assert "(top level)" not in message and "Value error" not in message
+
+
 def test_expected_arrivals_are_bounded() -> None:
     # 1,000 requests/s for a year is 3.2e10 requests: refused before anything is drawn.
     doc = chat(duration_s=limits.MAX_DURATION_S)
     doc["workload"]["arrival"]["rate_per_s"] = 1000
-    assert "at most 2,000,000" in rejected(doc, "(top level)")
+    assert "at most 2,000,000" in rejected(doc, "s.yaml: the arrival process expects")
 
 
 def test_engines_are_bounded() -> None:
     doc = chat(replicas=limits.MAX_REPLICAS)
     doc["deployment"] = {"gpus_per_replica": 64, "tensor_parallel": 1}
-    assert "engines" in rejected(doc, "(top level)")
+    assert "engines" in rejected(doc, "s.yaml: ")
 
 
 def test_explicit_sample_interval_must_keep_series_bounded() -> None:
     doc = chat(duration_s=1_000_000, sample_interval_s=1.0)
     doc["workload"]["arrival"]["rate_per_s"] = 0.01
-    assert "sample_interval_s" in rejected(doc, "(top level)")
+    assert "sample_interval_s" in rejected(doc, "s.yaml: ")
     del doc["sample_interval_s"]  # left unset, it widens: 1,000,005 s / 100,000 samples
     scenario = validate(Scenario, doc, "s.yaml")
     assert scenario.effective_sample_interval_s == pytest.approx(1_000_005 / 100_000)
