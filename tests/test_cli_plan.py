@@ -328,3 +328,22 @@ def test_plan_impossible_ttft_slo_is_one_line(capsys: pytest.CaptureFixture[str]
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "--ttft-slo-s" in err and "one prompt alone takes" in err
+
+
+def test_plan_json_engine_admission_and_operator_breakdown(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Llama-3.1-70B on 4 x H100 under vLLM at 8K, worked out in tests/test_engines.py
+    # (test_vllm_logged_numbers_for_llama_on_4_h100): 30,238 blocks of 16 tokens, 512 per
+    # 8,192-token request -> concurrency 30,238 / 512, logged size 30,238 x 16 = 483,808.
+    report = run_json(
+        capsys, "plan", *args("--model llama-3.1-70b --gpu h100 --gpus 4 --context 8K")
+    )
+    assert report["kv_pool_tokens"] == 483_808
+    assert report["max_concurrency"] == pytest.approx(30_238 / 512)
+    # The per-operator breakdown stays in the JSON and adds up to the step / TTFT.
+    decode, prefill = report["decode"], report["prefill"]
+    for phase, total in ((decode, decode["step_time_s"]), (prefill, prefill["ttft_s"])):
+        ops = phase["by_operator_s"]
+        assert {"attention:GQA", "projections", "dense_ffn", "all_reduce"} <= set(ops)
+        assert sum(ops.values()) == pytest.approx(total, rel=1e-9)
