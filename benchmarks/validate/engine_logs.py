@@ -145,6 +145,9 @@ def section() -> str:
         f"{POOL_TOLERANCE:.0%}, maximum concurrency within {CONCURRENCY_TOLERANCE:.0%}; "
         "`layout_tokens` uses the log's own KV memory (layout and admission rule only).",
         "",
+        f"{len({r.case_id for r in rows})} logs: engine-admitted numbers within target "
+        f"{_count(rows, False)}; layout alone {_count(rows, True)}.",
+        "",
         "| case | source | engine | quantity | log | kvplan | kvplan / log | within |",
         "|---|---|---|---|---:|---:|---:|---|",
     ]
@@ -162,6 +165,11 @@ def section() -> str:
         lines += ["", "Known misses:"]
         lines += [f"- {c} ({', '.join(q)}): {why}" for (c, why), q in misses.items()]
     return "\n".join(lines) + "\n"
+
+
+def _count(rows: list[Comparison], layout: bool) -> str:
+    chosen = [r for r in rows if (r.quantity == "layout_tokens") == layout]
+    return f"{sum(r.within for r in chosen)} of {len(chosen)}"
 
 
 def _fmt(value: float) -> str:
