@@ -28,7 +28,13 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 # pydantic puts the tag of a discriminated union into the error location; drop it where it
 # follows a user-chosen key (attention.<name>.<tag>.field -> attention.<name>.field).
-UNION_TAGS = {"gqa", "mla", "dsa", "csa", "hca", "swa", "dense", "moe"}
+UNION_TAGS = {
+    *("gqa", "mla", "dsa", "csa", "hca", "swa", "dense", "moe"),  # attention, ffn
+    *("constant", "lognormal", "empirical"),  # token distributions
+    *("poisson", "gamma", "piecewise", "diurnal"),  # arrival processes
+    *("fixed", "sized", "autoscale"),  # migration replica policies
+    *("stand_up", "shadow", "cutover", "rollback_reserve", "decommission"),  # migration phases
+}
 TAGGED_CONTAINERS = {"attention", "ffn"}
 
 

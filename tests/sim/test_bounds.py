@@ -106,6 +106,17 @@ def test_cross_field_rules_and_nested_types_name_no_internal_class() -> None:
     assert "(top level)" not in message and "Value error" not in message
 
 
+def test_errors_name_the_yaml_path_without_union_tags() -> None:
+    # pydantic puts the union's tag into the location ('workload.arrival.gamma.cv'); the
+    # file has no 'gamma' key, so the path the user can find is 'workload.arrival.cv'.
+    doc = chat()
+    doc["workload"]["arrival"] = {"kind": "gamma", "rate_per_s": 1, "cv": 1e10}
+    assert "field 'workload.arrival.cv' = 10000000000.0" in rejected(doc, "cv")
+    doc = chat()
+    doc["workload"]["classes"][0]["input_tokens"] = {"kind": "lognormal", "mean": 1, "sigma": 9}
+    assert "field 'workload.classes.0.input_tokens.sigma' = 9" in rejected(doc, "sigma")
+
+
 def test_expected_arrivals_are_bounded() -> None:
     # 1,000 requests/s for a year is 3.2e10 requests: refused before anything is drawn.
     doc = chat(duration_s=limits.MAX_DURATION_S)

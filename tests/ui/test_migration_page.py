@@ -64,3 +64,16 @@ def test_bad_link_parameters_are_ignored_with_a_warning():
     assert at.number_input(key="mig_rate").value == quick.traffic.rate_per_s
     assert at.selectbox(key="mig_mode").value == quick.simulation.mode
     assert json.loads(at.query_params["mig_phases"])[0]["kind"] == quick.phases[0].kind
+
+
+def test_a_deeply_nested_phases_link_is_a_warning_not_a_recursion_error():
+    # Fuzz finding: mig_phases of 5,000 '[' raised RecursionError in json.loads on the page.
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+    at.query_params["mig_phases"] = "[" * 5000
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    (warning,) = [w.value for w in at.warning if w.value.startswith("link parameter mig_phases")]
+    assert "\n" not in warning and warning.endswith(
+        "expected a JSON list of at most 1000 phase objects"
+    )

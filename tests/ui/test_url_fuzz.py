@@ -33,7 +33,7 @@ from planner.ui.state import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = ("capacity", "frontier", "cost", "compare", "simulate")
+PAGES = ("capacity", "frontier", "cost", "compare", "simulate", "search", "migration")
 
 HOSTILE = [
     "", " ", "0", "-1", "1", "3", "8", "auto", "nan", "inf", "-inf", "1e400", "1e-400",
@@ -44,15 +44,24 @@ HOSTILE = [
     "\u00e9\u4e2d", "x" * 300, "True", "None", "[1]", "{}", "view", "example", "upload",
     "chat-shared-prompt.yaml", "exact", "fast", "3600", "3601",
 ]  # fmt: skip
+PHASE_LINKS = [
+    '[{"kind":"stand_up","at_h":0.5},{"kind":"cutover","class":"chat","at_h":1}]',
+    '[{"kind":"cutover","class":"nope","at_h":1e9}]', '[{"kind":[1]}]', '[{"at_h":"x"}]',
+    "[" * 5000, '[{"kind":"decommission","at_h":-1}]', "[]", "{}", '[{"kind":null}]',
+]  # fmt: skip
 values = st.one_of(
     st.sampled_from(HOSTILE),
+    st.sampled_from(PHASE_LINKS),
+    st.sampled_from(["Example", "Upload scenario YAML", "migration-quick.yaml", "hybrid"]),
     st.integers(-(10**6), 10**7).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.text(max_size=40),
     st.lists(st.sampled_from([*catalog_names(), *gpu_names(), "x"]), max_size=4).map(",".join),
 )
 SIMULATE_PARAMS = ("sim_src", "sim_ex", "sim_mode", "sim_seed", "sim_for")
-keys = st.one_of(st.sampled_from([*SIDEBAR_PARAMS, *SIMULATE_PARAMS]), st.text(max_size=8))
+MIGRATION_PARAMS = ("mig_source", "mig_example", "mig_mode", "mig_rate", "mig_phases")
+PAGE_PARAMS = (*SIMULATE_PARAMS, *MIGRATION_PARAMS)
+keys = st.one_of(st.sampled_from([*SIDEBAR_PARAMS, *PAGE_PARAMS]), st.text(max_size=8))
 links = st.dictionaries(keys, values, max_size=8)
 
 

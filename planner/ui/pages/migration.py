@@ -80,8 +80,8 @@ def _phases_param(text: str) -> list[dict[str, Any]]:
     validation checks each phase when it runs)."""
     expected = f"a JSON list of at most {MAX_PHASES} phase objects"
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
+        value = parse_document(text, "mig_phases", json_only=True)  # depth and size bounded
+    except KvplanError:
         raise ValueError(expected) from None
     if (
         not isinstance(value, list)
