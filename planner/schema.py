@@ -830,6 +830,24 @@ class Scenario(Frozen):
             return self.sample_interval_s
         return max(self.sample_interval_s, floor)
 
+    def with_gpu_calibration(self, calibration: GpuCalibration) -> Scenario:
+        """The scenario with a calibrated GPU profile's curves in every deployment it runs
+        (each uses them on the profile's own GPU only: ``planner.plan.efficiency``)."""
+
+        def put(d: Deployment) -> Deployment:
+            return d.model_copy(update={"gpu_calibration": calibration})
+
+        pools = self.disaggregation
+        if pools is None:
+            return self.model_copy(update={"deployment": put(self.deployment)})
+        roles = {
+            role: getattr(pools, role).model_copy(
+                update={"deployment": put(getattr(pools, role).deployment)}
+            )
+            for role in ("prefill", "decode")
+        }
+        return self.model_copy(update={"disaggregation": pools.model_copy(update=roles)})
+
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
         for fault in self.faults:

@@ -57,9 +57,13 @@ class ViewScenario:
 
     def scenario(self, config: ViewConfig) -> Scenario:
         """The validated scenario, its model resolved to what the dashboard uses (an
-        uploaded model's stored config.json)."""
+        uploaded model's stored config.json), with the view's calibrated GPU profile (the
+        file a download writes does not carry it)."""
         doc = {**self.document, "model": config.model_source(self.model)}
-        return Scenario.model_validate(doc)
+        scenario = Scenario.model_validate(doc)
+        if config.gpu_calibration is None:
+            return scenario
+        return scenario.with_gpu_calibration(config.gpu_calibration)
 
 
 def slug(text: str) -> str:

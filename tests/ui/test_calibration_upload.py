@@ -5,6 +5,7 @@ page (the browser test uploads it through the sidebar)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,8 @@ import pytest
 from planner.calibrate.profile import load_profile, profile_from_bytes
 from planner.errors import ConfigError
 from planner.io import MAX_DOCUMENT_BYTES
-from planner.report.views import ViewConfig, capacity_rows
+from planner.report.view_export import scenario_yaml, view_scenarios
+from planner.report.views import ViewConfig, capacity_rows, cost_rows
 from planner.ui.calibration import calibration_caption
 
 PROFILE = Path(__file__).resolve().parents[2] / "hardware_profiles/calibrated/h200-2026-11-25.json"
@@ -59,3 +61,22 @@ def test_the_view_uses_it_on_its_gpu_only_and_says_so() -> None:
     assert caption.startswith(f"Kernel curves on h200: {calibration.label}")
     assert "on h100-sxm: the vllm fitted curves" in caption
     assert "no calibrated GPU profile" in calibration_caption(view)
+
+
+def test_simulating_the_view_carries_it() -> None:
+    """The Simulate page's "This view" scenarios use the uploaded curves as the plan
+    beside them does (the downloaded file cannot carry them)."""
+    calibration = load_profile(PROFILE).calibration()
+    view = ViewConfig(
+        models=("llama-3.1-70b",),
+        gpus=("h200",),
+        tensor_parallel=8,
+        requests_per_s=1.0,
+        gpu_calibration=calibration,
+    )
+    (vs,) = view_scenarios(view, cost_rows(view))
+    scenario = vs.scenario(view)
+    assert scenario.deployment.gpu_calibration == calibration
+    assert "gpu_calibration" not in scenario_yaml(view, vs)
+    plain = replace(view, gpu_calibration=None)
+    assert vs.scenario(plain).deployment.gpu_calibration is None
