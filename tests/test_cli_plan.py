@@ -347,3 +347,21 @@ def test_plan_json_engine_admission_and_operator_breakdown(
         ops = phase["by_operator_s"]
         assert {"attention:GQA", "projections", "dense_ffn", "all_reduce"} <= set(ops)
         assert sum(ops.values()) == pytest.approx(total, rel=1e-9)
+
+
+def test_fit_hint_skips_gpu_counts_the_model_cannot_be_laid_out_on(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # DeepSeek-V3 (671B, FP8) on 8 x A100-40GB does not fit; the hint tries larger counts and
+    # 24 GPUs (TP 24 does not divide the 128 attention heads) used to escape as a
+    # tensor_parallel error instead of the shortfall and the count that fits.
+    argv = ["plan", "--model", "deepseek-v3", "--gpu", "a100-40gb", "--gpus", "8"]
+    assert main([*argv, "--context", "4096"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("kvplan: error: --gpus = 8: deepseek-v3 does not fit"), line
+    suggestion = re.search(r"(\d+) GPUs per replica would fit", line)
+    assert suggestion, line
+    gpus = int(suggestion.group(1))
+    assert 128 % gpus == 0
+    model, gpu = load_model("deepseek-v3"), load_gpu("a100-40gb")
+    memory_budget(Deployed.build(model, gpu, Deployment(gpus_per_replica=gpus)))  # fits

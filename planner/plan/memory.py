@@ -217,7 +217,11 @@ def _suggestions(deployed: Deployed) -> list[str]:
         trial = d.model_copy(
             update={"gpus_per_replica": gpus, "tensor_parallel": None, "expert_parallel": None}
         )
-        if _budget_unchecked(Deployed.build(deployed.model, deployed.gpu, trial)).kv_pool_bytes > 0:
+        try:
+            larger = Deployed.build(deployed.model, deployed.gpu, trial)
+        except KvplanError:  # a count this model cannot be laid out on (TP vs its heads)
+            continue
+        if _budget_unchecked(larger).kv_pool_bytes > 0:
             hints.append(f"{gpus} GPUs per replica would fit")
             break
     formats = deployed.model.spec.weight_formats

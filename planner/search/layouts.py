@@ -34,6 +34,14 @@ NO_OVERLAP_OR_EPLB = {"trtllm"}
 # The engines whose MoE dispatch kvplan can choose with a verified flag (TensorRT-LLM runs
 # its own default, hardware_profiles/fits/engine_defaults.yaml).
 DISPATCH_CHOICE = {"vllm", "sglang"}
+# SGLang derives its default mem_fraction_static from a reserve that grows with the
+# data-parallel attention size times the CUDA-graph batch (engines/sglang.yaml), which leaves
+# nothing for weights past a few nodes of DP attention; wide-EP deployments set it by hand.
+# The value SGLang's own large-scale EP instructions use on 80 GB H100 decode nodes (DP =
+# TP = 8 x nodes, DeepEP, two-batch overlap): sgl-project/sglang issue #6017 "Instruction
+# for Running DeepSeek with Large-scale PD and EP" (2025-05), --mem-fraction-static 0.846.
+# The launch command carries it (--mem-fraction-static).
+SGLANG_DP_ATTENTION_MEM_FRACTION = 0.846
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,8 @@ def layouts_for(
                     "eplb": eplb,
                     "moe_dispatch": dispatch,
                 }
+                if engine == "sglang" and tp < gpus:
+                    fields["gpu_memory_utilization"] = SGLANG_DP_ATTENTION_MEM_FRACTION
                 if mtp:
                     fields["mtp_acceptance_rate"] = spec.mtp_acceptance_rate
                 if spec.kv_dtype is not None:

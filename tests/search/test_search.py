@@ -9,7 +9,9 @@ from planner import load_model
 from planner.errors import KvplanError
 from planner.hardware import load_gpu
 from planner.plan.deployed import Deployed
+from planner.plan.memory import memory_budget
 from planner.plan.throughput import size_replicas
+from planner.schema import Deployment
 from planner.search.layouts import layouts_for
 from planner.search.pareto import pareto_mask
 from planner.search.run import run_search
@@ -160,3 +162,27 @@ def test_deepseek_traffic_prefers_dp_attention_wide_ep_and_disaggregation():
         d = pool.layout.deployment
         assert d.attention_dp > 1 and d.ep >= 32 and d.moe_dispatch == "all_to_all"
     assert best.tpot_s <= 0.05
+
+
+def test_sglang_dp_attention_layouts_set_the_memory_fraction_wide_ep_runs_use():
+    # SGLang's default mem_fraction_static reserves 4.5 MiB x CUDA-graph batch x DP size
+    # with DP attention (engines/sglang.yaml): at DP 64 on an 80 GB H800 that is more than
+    # the GPU, so DeepSeek-V3 fits nowhere. SGLang's own wide-EP instructions
+    # (sgl-project/sglang#6017) set --mem-fraction-static 0.846; the search does the same.
+    spec = SearchSpec(**{**DEEPSEEK_TRAFFIC, "gpus_per_replica": (8, 64)})
+    layouts = layouts_for(load_model("deepseek-v3"), "h800", "sglang", spec)
+    for lay in layouts:
+        d = lay.deployment
+        explicit = "gpu_memory_utilization" in d.model_fields_set
+        assert explicit == (d.attention_dp > 1)
+        if explicit:
+            assert d.gpu_memory_utilization == 0.846
+    wide = next(lay.deployment for lay in layouts if lay.deployment.attention_dp == 64)
+    model, gpu = load_model("deepseek-v3"), load_gpu("h800")
+    assert memory_budget(Deployed.build(model, gpu, wide)).kv_pool_bytes > 0
+    # The same layout on SGLang's own default fraction does not fit.
+    auto = Deployment.model_validate(
+        wide.model_dump(exclude={"gpu_memory_utilization"}, exclude_unset=True)
+    )
+    with pytest.raises(KvplanError, match="does not fit"):
+        memory_budget(Deployed.build(model, gpu, auto))
