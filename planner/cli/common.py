@@ -330,8 +330,7 @@ def with_calibration(scenario: Scenario, args: argparse.Namespace) -> Scenario:
     gpus = [scenario.gpu] + (
         [p.gpu or scenario.gpu for p in (pools.prefill, pools.decode)] if pools else []
     )
-    calibration = {"gpu_calibration": gpu_calibration(path, gpus)} if path else {}
-    terms: dict[str, Any] = {}
+    calibration = gpu_calibration(path, gpus) if path else None
     if terms_path:
         if pools is not None:
             raise ConfigError(
@@ -340,23 +339,13 @@ def with_calibration(scenario: Scenario, args: argparse.Namespace) -> Scenario:
                 field="--engine-terms",
                 value=terms_path,
             )
+        given = scenario.deployment.model_dump(exclude_unset=True)
         terms = engine_terms(terms_path, [scenario.gpu])
-
-    def updated(d: Deployment, extra: dict[str, Any]) -> Deployment:
-        given = d.model_dump(exclude_unset=True)
-        return validate(Deployment, {**given, **extra, **calibration}, "scenario deployment")
-
-    update: dict[str, Any] = {"deployment": updated(scenario.deployment, terms)}
-    if pools is not None:
-        update["disaggregation"] = pools.model_copy(
-            update={
-                role: getattr(pools, role).model_copy(
-                    update={"deployment": updated(getattr(pools, role).deployment, {})}
-                )
-                for role in ("prefill", "decode")
-            }
-        )
-    return scenario.model_copy(update=update)
+        deployment = validate(Deployment, {**given, **terms}, "scenario deployment")
+        scenario = scenario.model_copy(update={"deployment": deployment})
+    # Scenario.with_gpu_calibration touches only the deployments the scenario runs (a
+    # disaggregated one keeps its top-level deployment unset, so it still validates).
+    return scenario if calibration is None else scenario.with_gpu_calibration(calibration)
 
 
 def deployment_from_args(args: argparse.Namespace) -> Deployment:
