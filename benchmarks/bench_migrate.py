@@ -94,7 +94,7 @@ def bench(s: MigrationScenario, scheduler: str | None, out: Path | None) -> None
     result, wall_s = timed(s, scheduler)
     if out is not None:
         write_text_atomic(out, json.dumps(to_json(result), indent=2, allow_nan=False) + "\n")
-    requests = result.summary["requests"]["arrived"]
+    requests = result.summary["requests"]["arrived"]  # the timeline's, computed hours too
     simulated = result.stats["simulated_requests"]
     print(
         f"{requests:,} requests on the timeline ({requests / result.scenario.duration_s:.1f}/s),"
@@ -130,6 +130,13 @@ def check_agreement(s: MigrationScenario, scheduler: str | None) -> bool:
         f"{check['total_usd_full']:,.0f} full vs {check['total_usd_hybrid']:,.0f} hybrid: "
         + ("agree" if ok else "DISAGREE")
     )
+    at = check["max_usd_diff_at"]
+    if at:
+        print(
+            f"largest $ difference: {at['fleet']} hour {at['hour']}, "
+            f"{at['replicas_full']:.2f} replicas (mean over the hour) simulated vs "
+            f"{at['replicas_hybrid']:.2f} computed"
+        )
     return ok
 
 

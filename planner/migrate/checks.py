@@ -40,9 +40,10 @@ MODES_FILE = Path(__file__).resolve().parent.parent / "data" / "reasoning_modes.
 # A long request of a class: distributions without a maximum are taken at this quantile.
 LONG_QUANTILE_Z = 3.09  # standard normal z of the 99.9th percentile
 # Simulated requests per CPU-second of the migration simulator, measured with
-# benchmarks/bench_migrate.py on the example (a 2-core machine shared with other work,
-# 2026-11): planning figure for the estimate, not a promise.
-SIMULATED_REQUESTS_PER_CPU_S = 1_500.0
+# benchmarks/bench_migrate.py on scenarios/migration-v32-to-v4-flash.yaml (977 per CPU-s,
+# a 2-core machine shared with other work, 2026-11-25): planning figure for the estimate,
+# not a promise.
+SIMULATED_REQUESTS_PER_CPU_S = 1_000.0
 # A run estimated above this is refused (use the hybrid mode, a shorter timeline, or more
 # workers); above WARN_S the command line says how long it will take before starting.
 REFUSE_S = 4 * 3600.0

@@ -241,6 +241,7 @@ def agreement(full: MigrationResult, hybrid: MigrationResult) -> dict[str, Any]:
     of an hour's production prefix hit ratio per fleet (hours the hybrid extrapolated)."""
     worst_usd = 0.0
     worst_hit = 0.0
+    worst_at: dict[str, Any] = {}
     hours = 0
     hit = fleet_hit_ratio
     for fleet in FLEETS:
@@ -249,13 +250,22 @@ def agreement(full: MigrationResult, hybrid: MigrationResult) -> dict[str, Any]:
                 continue
             hours += 1
             if f_row["usd"] > 0:
-                worst_usd = max(worst_usd, abs(h_row["usd"] - f_row["usd"]) / f_row["usd"])
+                diff = abs(h_row["usd"] - f_row["usd"]) / f_row["usd"]
+                if diff > worst_usd:
+                    worst_usd = diff
+                    worst_at = {
+                        "fleet": fleet,
+                        "hour": f_row["hour"],
+                        "replicas_full": f_row["replicas"],
+                        "replicas_hybrid": h_row["replicas"],
+                    }
             a, b = hit(full, fleet, f_row["hour"]), hit(hybrid, fleet, f_row["hour"])
             if a is not None and b is not None:
                 worst_hit = max(worst_hit, abs(a - b))
     return {
         "extrapolated_fleet_hours": hours,
         "max_hourly_usd_rel_diff": worst_usd,
+        "max_usd_diff_at": worst_at,
         "max_hit_ratio_diff": worst_hit,
         "total_usd_full": sum(r["usd"] for f in FLEETS for r in full.fleet_hours[f]),
         "total_usd_hybrid": sum(r["usd"] for f in FLEETS for r in hybrid.fleet_hours[f]),

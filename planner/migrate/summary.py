@@ -74,7 +74,9 @@ class _Timeline:
         cached, inputs = self.minutes(fleet, class_index)
         a, b = round(start_h * 60), round(end_h * 60)
         total = int(inputs[a:b].sum())
-        return int(cached[a:b].sum()) / total if total else None
+        if not total:
+            return self._hourly_hit(fleet, [class_index], ("production",), start_h, end_h)
+        return int(cached[a:b].sum()) / total
 
     def fleet_hit(self, fleet: str, start_h: float, end_h: float) -> float | None:
         cached = inputs = 0
@@ -83,7 +85,30 @@ class _Timeline:
             c, i = self.minutes(fleet, row)
             cached += int(c[a:b].sum())
             inputs += int(i[a:b].sum())
-        return cached / inputs if inputs else None
+        if not inputs:
+            kinds = ("production", "mirrored")
+            return self._hourly_hit(fleet, list(range(self.n)), kinds, start_h, end_h)
+        return cached / inputs
+
+    def _hourly_hit(
+        self,
+        fleet: str,
+        classes: list[int],
+        kinds: tuple[str, ...],
+        start_h: float,
+        end_h: float,
+    ) -> float | None:
+        """A window with no simulated minute (hybrid: hours computed from a reference
+        hour) takes the hourly rows of the hours it overlaps."""
+        names = [self.s.traffic.classes[c].name for c in classes]
+        rows = [
+            self.row(fleet, name, h, kind)
+            for h in range(math.floor(start_h), math.ceil(end_h))
+            for name in names
+            for kind in kinds
+        ]
+        admitted = sum(r.get("admitted_input_tokens", 0) for r in rows)
+        return sum(r.get("cached_tokens", 0) for r in rows) / admitted if admitted else None
 
 
 def _events_h(s: Any) -> list[float]:
@@ -302,5 +327,10 @@ def summarize(r: MigrationResult) -> dict[str, Any]:
             }
             for f in (SOURCE, TARGET)
         },
-        "requests": r.stats["requests"],
+        # Every request on the timeline (hybrid: computed hours included); the simulated
+        # ones are in the run's stats.
+        "requests": {
+            k: sum(x[k] for x in r.class_hours)
+            for k in ("arrived", "finished", "rejected", "in_flight")
+        },
     }

@@ -32,3 +32,15 @@ def test_hybrid_agrees_with_full_simulation(doc):
     assert check["extrapolated_fleet_hours"] >= 8
     assert check["max_hourly_usd_rel_diff"] <= 0.05
     assert check["max_hit_ratio_diff"] <= 0.02
+    # Summary figures over computed hours (no simulated minute): the class's hourly rows,
+    # within 2 points of what the full simulation measured minute by minute.
+    from planner.migrate.summary import _Timeline
+
+    computed = [x for x in hybrid.class_hours if x["fleet"] == "target" and x["hour"] in (6, 7)]
+    assert computed and not any(x["simulated"] for x in computed)
+    by_rows = sum(x["cached_tokens"] for x in computed) / sum(
+        x["admitted_input_tokens"] for x in computed
+    )
+    assert _Timeline(hybrid).hit("target", 0, 6, 8) == by_rows
+    assert abs(by_rows - _Timeline(full).hit("target", 0, 6, 8)) <= 0.02
+    assert hybrid.summary["requests"]["arrived"] == sum(x["arrived"] for x in hybrid.class_hours)
