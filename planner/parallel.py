@@ -95,7 +95,9 @@ def _map_on_dask(
             n_workers=workers or default_workers(len(tasks)),
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            # ":0": any free port. None still asks for 8787 and warns when another
+            # cluster (or another kvplan run) holds it.
+            dashboard_address=":0",
         )
         client = Client(cluster)
     else:

@@ -36,3 +36,25 @@ def test_bad_scheduler_is_one_line() -> None:
 def test_unreachable_scheduler_is_one_line() -> None:
     with pytest.raises(KvplanError, match="cannot reach"):
         map_tasks(abs, [1], scheduler="tcp://127.0.0.1:1", connect_timeout_s=1)
+
+
+def test_local_cluster_does_not_warn_when_the_dask_dashboard_port_is_taken() -> None:
+    """Another cluster (or kvplan run) on Dask's default dashboard port 8787 must not put a
+    'Port 8787 is already in use' warning into a planner's output."""
+    import socket
+    import warnings
+
+    holder = socket.socket()
+    try:
+        holder.bind(("0.0.0.0", 8787))
+    except OSError:
+        holder.close()
+        pytest.skip("port 8787 is held by something else here; the warning path is not isolated")
+    holder.listen()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert map_tasks(abs, [-1, 2], workers=1) == [1, 2]
+    finally:
+        holder.close()
+    assert not [w for w in caught if "already in use" in str(w.message)]
