@@ -128,7 +128,11 @@ def _render(data: dict[str, Any]) -> None:
     console.print(
         f"migration (hours {m['from_h']}-{m['to_h']}): both fleets {_money(m['actual_usd'])} vs "
         f"{_money(m['source_only_usd'])} on the source alone: extra {_money(m['extra_usd'])}; "
-        f"saving after it {_money(m['monthly_saving_usd'])}/month; break-even "
+        + (
+            f"saving after it {_money(m['monthly_saving_usd'])}/month; break-even "
+            if m["monthly_saving_usd"] >= 0
+            else f"the target costs {_money(-m['monthly_saving_usd'])}/month more; break-even "
+        )
         + ("never (no saving)" if be is None else f"at hour {be:,.1f} (day {be / 24 + 1:.1f})")
         + (f", {m['break_even_date']}" if m["break_even_date"] else "")
     )

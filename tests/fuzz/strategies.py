@@ -192,7 +192,9 @@ def cli_cases(draw: st.DrawFn) -> Case:
             "--gpus",
             draw(st.sampled_from(["8", "4", "0"])),
         ]
-        argv += ["--rate", draw(number_text), "--input-tokens", draw(token_text)]
+        # Rates up to thousands per second too: disaggregated pools of thousands of engines.
+        rate = draw(st.one_of(number_text, st.sampled_from(["4000", "100000"])))
+        argv += ["--rate", rate, "--input-tokens", draw(token_text)]
         argv += [
             "--output-tokens",
             draw(token_text),

@@ -23,6 +23,14 @@ def test_migrate_writes_json_and_csv(tmp_path, doc, capsys):
     assert len(data["timeline"]) == 3
     summary = data["summary"]
     assert {"days", "steady_before", "steady_after", "cutovers", "migration"} <= set(summary)
+    # A negative saving is said as an extra cost, never as "saving $-2,555/month".
+    saving = summary["migration"]["monthly_saving_usd"]
+    said = " ".join(printed.split())
+    if saving >= 0:
+        assert f"saving after it ${saving:,.0f}/month" in said
+    else:
+        assert f"the target costs ${-saving:,.0f}/month more" in said
+    assert "$-" not in said
     rows = list(csv.DictReader(out_csv.open()))
     kinds = {r["kind"] for r in rows}
     assert {"production", "fleet"} <= kinds

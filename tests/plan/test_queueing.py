@@ -3,13 +3,20 @@ independent event-by-event simulation for several."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pytest
 
 from planner.errors import KvplanError
-from planner.plan.queueing import mean_wait, queue_distribution, wait_cdf, wait_quantile
+from planner.plan.queueing import (
+    MAX_EXACT_SERVERS,
+    mean_wait,
+    queue_distribution,
+    wait_cdf,
+    wait_quantile,
+)
 
 
 @pytest.mark.parametrize("rho", [0.1, 0.5, 0.8, 0.95])
@@ -75,3 +82,21 @@ def test_more_servers_wait_less():
 def test_bad_queue_inputs(servers, rho):
     with pytest.raises(KvplanError):
         queue_distribution(servers, rho)
+
+
+def test_waits_fall_as_servers_are_pooled_so_large_queues_get_a_bound():
+    # Fuzz finding: a disaggregated prefill pool of thousands of engines (the dashboard's Cost
+    # page at 3,994 requests/s) ran SuperLU out of memory and crashed the process. Waits in
+    # units of D at a fixed utilisation fall as servers are pooled (checked exactly up to the
+    # cap), so larger queues get the cap's waits: an upper bound, computed at once.
+    for rho in (0.7, 0.95):
+        waits = [wait_quantile(c, rho, 0.9) for c in (1, 8, 64, MAX_EXACT_SERVERS)]
+        assert all(a >= b for a, b in itertools.pairwise(waits)), waits
+        means = [mean_wait(c, rho) for c in (1, 8, 64, MAX_EXACT_SERVERS)]
+        assert all(a >= b for a, b in itertools.pairwise(means)), means
+    big = 4096
+    assert wait_quantile(big, 0.97, 0.9) == wait_quantile(MAX_EXACT_SERVERS, 0.97, 0.9)
+    assert mean_wait(big, 0.97) == mean_wait(MAX_EXACT_SERVERS, 0.97)
+    assert wait_cdf(big, 0.97, 0.5) == wait_cdf(MAX_EXACT_SERVERS, 0.97, 0.5)
+    with pytest.raises(KvplanError, match="servers"):
+        queue_distribution(big, 0.97)

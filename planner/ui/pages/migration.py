@@ -191,7 +191,11 @@ def _cards(data: dict[str, Any]) -> None:
     cols[0].metric("steady before ($/day)", f"${summary['steady_before']['usd_per_day']:,.0f}")
     cols[1].metric("steady after ($/day)", f"${summary['steady_after']['usd_per_day']:,.0f}")
     cols[2].metric("migration extra ($)", f"${m['extra_usd']:,.0f}")
-    cols[3].metric("saving after ($/month)", f"${m['monthly_saving_usd']:,.0f}")
+    saving = m["monthly_saving_usd"]
+    cols[3].metric(
+        "saving after ($/month)" if saving >= 0 else "extra cost after ($/month)",
+        f"${abs(saving):,.0f}",
+    )
     be = m["break_even_h"]
     cols[4].metric(
         "break-even",
