@@ -132,7 +132,14 @@ def _gqa_rows(frame: pd.DataFrame, gpu: GPU, prefill: bool) -> Rows:
     )
 
 
-def _gqa(system: str, engine: str, gpu: GPU, prefill: bool) -> tuple[str, dict, Fit] | None:
+# kvplan cache class -> AIConfigurator kv_cache_dtype column value.
+CACHE_DTYPES = {"bf16": BF16, "fp8": "fp8"}
+
+
+def _gqa(
+    system: str, engine: str, gpu: GPU, prefill: bool, cache: str | None = None
+) -> tuple[str, dict, Fit] | None:
+    """The GQA kernel curve over BF16 and FP8 caches, or over one cache class alone."""
     name = "context_attention_perf.parquet" if prefill else "generation_attention_perf.parquet"
     table = find_table(system, "attention", engine, name)
     if table is None:
@@ -141,11 +148,17 @@ def _gqa(system: str, engine: str, gpu: GPU, prefill: bool) -> tuple[str, dict, 
     # The shapes GQA models run (Llama 3, Qwen 3: head_dim 128, 8 query heads per KV
     # head); other head sizes and ratios run at different efficiencies.
     f = f[(f.window_size == 0) & (f.head_dim == 128) & (f.num_heads >= 4 * f.num_key_value_heads)]
+    caches = "BF16 and FP8 caches"
+    if cache is not None:
+        f = f[f.kv_cache_dtype == CACHE_DTYPES[cache]]
+        caches = f"{cache.upper()} cache only (kv_cache_dtype {CACHE_DTYPES[cache]})"
+        if f.empty:
+            return None
     rows = _gqa_rows(f, gpu, prefill)
     result = _fit_rows(rows, prefill)
     selection = (
         "full attention (window_size 0), head_dim 128, at least 4 query heads per KV head, "
-        "BF16 and FP8 caches; fastest kernel per shape"
+        f"{caches}; fastest kernel per shape"
     )
     op = "gqa_prefill" if prefill else "gqa_decode"
     return op, _curve_entry(result, prefill, table, selection), result
@@ -293,4 +306,66 @@ def fit_attention(system: str, engine: str, gpu: GPU) -> tuple[dict[str, dict], 
         out[op] = _curve_entry(result, prefill, table, selection)
         quality.append((f"attention.{op}", result))
         version = table.version
+    return out, quality, version
+
+
+# Caches whose decode kernels stream at efficiencies this close share one curve: splitting
+# the table then only halves the data behind each curve.
+SAME_CACHE_TOLERANCE = 0.10
+BANDWIDTH_BOUND_BYTES = 1e8  # a step reading this much BF16 cache is streaming-bound
+
+
+def _fp8_over_bf16_streaming(frame: pd.DataFrame) -> float:
+    """Median, over shapes measured with both caches that read at least
+    ``BANDWIDTH_BOUND_BYTES`` of BF16 cache, of FP8's streaming efficiency over BF16's
+    (FP8 moves half the bytes: 0.5 x BF16 time / FP8 time)."""
+    keys = ["batch_size", "isl", "step", "num_heads", "num_key_value_heads", "head_dim"]
+    f = frame[
+        (frame.window_size == 0)
+        & (frame.head_dim == 128)
+        & (frame.num_heads >= 4 * frame.num_key_value_heads)
+    ]
+    d = f.groupby([*keys, "kv_cache_dtype"], as_index=False).latency.min()
+    both = d.pivot_table(index=keys, columns="kv_cache_dtype", values="latency").dropna()
+    both = both.reset_index()
+    bf16_bytes = (
+        both.batch_size * (both.isl + both.step) * both.num_key_value_heads * both.head_dim * 4
+    )
+    big = both[bf16_bytes >= BANDWIDTH_BOUND_BYTES]
+    if big.empty or CACHE_DTYPES["fp8"] not in big or BF16 not in big:
+        return 1.0
+    return float((0.5 * big[BF16] / big[CACHE_DTYPES["fp8"]]).median())
+
+
+def fit_attention_by_kv_cache(
+    system: str, engine: str, gpu: GPU
+) -> tuple[dict[str, dict], list[tuple], str]:
+    """GQA decode curves fitted to each cache class alone (``attention_by_kv_cache``): the
+    decode kernel streams the cache, and the tables' FP8 caches run at a lower fraction of
+    HBM bandwidth than BF16 ones under vLLM and SGLang (dequantisation in the inner loop),
+    so one curve over both mis-times each. Where the two stream within
+    ``SAME_CACHE_TOLERANCE`` of each other (TensorRT-LLM's H100/H200 tables) the single
+    curve stays. Prefill is math-bound and keeps one curve."""
+    out: dict[str, dict] = {}
+    quality: list[tuple] = []
+    version = ""
+    table = find_table(system, "attention", engine, "generation_attention_perf.parquet")
+    if table is None:
+        return out, quality, version
+    ratio = _fp8_over_bf16_streaming(table.frame)
+    same = abs(ratio - 1) <= SAME_CACHE_TOLERANCE
+    print(
+        f"{system} {engine}: FP8 caches stream at {ratio:.2f}x BF16's on paired shapes; "
+        + ("one curve for both" if same else "one curve per cache")
+    )
+    if same:
+        return out, quality, version
+    for cache in CACHE_DTYPES:
+        got = _gqa(system, engine, gpu, prefill=False, cache=cache)
+        if got is None:
+            continue
+        op, entry, result = got
+        out[cache] = {op: entry}
+        quality.append((f"attention.{op}[{cache} cache]", result))
+        version = str(entry["fit"]["table"]).split("/")[-2]  # .../<engine>/<version>/file
     return out, quality, version

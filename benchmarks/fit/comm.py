@@ -14,10 +14,17 @@ tables.
   ``planner.plan.perf`` counts it the same way); across nodes, once to every other node
   (then NVLink). Cross-node rows exist only in SGLang 0.5.6.post2's DeepEP tables (H100,
   H200); DeepEP is the same library under every engine, so those rows serve all three.
-- ``elementwise``: the per-token FP8 quantisation kernel (reads BF16, writes FP8 and one
-  FP32 scale per token), a streaming kernel, every m x k in TensorRT-LLM's table, for
-  every engine: vLLM's and SGLang's compute_scale tables hold the difference of two
-  kernels (vLLM's large rows imply 7 TB/s on a 4.8 TB/s H200), not a kernel's time.
+- ``elementwise``: vLLM's static per-tensor FP8 quantisation kernel
+  (``static_scaled_fp8_quant``: reads BF16, writes FP8), one streaming kernel like a norm,
+  residual add or activation, from its ``scale_matrix`` table, for every engine: rows
+  moving at most 1 MB (the fixed time) or at least 256 MB (HBM streaming; rows between run
+  partly from L2, above HBM bandwidth).
+  The other quantisation tables do not time one kernel: the ``compute_scale`` tables time
+  a dynamic quantisation as torch ops (TensorRT-LLM's: an absolute-max reduction, a
+  division and the cast, ~7 µs at the smallest sizes, the launch cost of several kernels)
+  or the difference of two kernels (vLLM's and SGLang's: vLLM's large rows imply 7 TB/s on
+  a 4.8 TB/s H200), and SGLang's ``scale_matrix`` rows stay near 0.4 TB/s even at the
+  largest sizes, a tenth of a streaming kernel's rate.
 """
 
 from __future__ import annotations
@@ -207,14 +214,24 @@ def fit_collectives(system: str, engine: str, gpu: GPU) -> tuple[dict[str, dict]
     return out, rows, ""
 
 
+# Rows of the elementwise fit: those small enough that the fixed time dominates, and those
+# large enough to stream from HBM. Rows between are served partly from L2 (50 MB on
+# H100/H200), so they run above HBM bandwidth (H100's table reaches 4.9 TB/s against its
+# 3.35 TB/s HBM) and would fit a bandwidth no streaming kernel reaches.
+ELEMENTWISE_FIXED_BYTES = 1e6
+ELEMENTWISE_STREAMING_BYTES = 256e6
+
+
 def fit_elementwise(system: str, engine: str, gpu: GPU) -> tuple[dict, list[tuple], str]:
-    table = find_table(system, "quantize", "trtllm", "computescale_perf.parquet")
+    table = find_table(system, "quantize", "vllm", "scale_matrix_perf.parquet")
     if table is None:
         return {}, [], ""
     frame = table.frame
     d = frame[frame.latency > 0].groupby(["m", "k"], as_index=False).latency.min()
+    moved = d.m * d.k * 3  # BF16 in, FP8 out (one static scale, read once)
+    d = d[(moved <= ELEMENTWISE_FIXED_BYTES) | (moved >= ELEMENTWISE_STREAMING_BYTES)]
     m, k = d.m.to_numpy(dtype=float), d.k.to_numpy(dtype=float)
-    nbytes = m * k * 2 + m * k + m * 4  # BF16 in, FP8 out, one FP32 scale per token
+    nbytes = m * k * 3
     bw = gpu.hbm_bandwidth_bytes_per_s
 
     def model(p: np.ndarray, sel: np.ndarray) -> np.ndarray:
@@ -223,7 +240,8 @@ def fit_elementwise(system: str, engine: str, gpu: GPU) -> tuple[dict, list[tupl
 
     result = fit(model, d.latency.to_numpy() * 1e-3, [5.0, 0.7], [0.0, 0.02], [500.0, 1.0])
     selection = (
-        "per-token FP8 quantisation (compute_scale), every m x k, TensorRT-LLM's table for "
-        "every engine (see benchmarks/fit/comm.py)"
+        "static per-tensor FP8 quantisation (scale_matrix: vLLM's static_scaled_fp8_quant, "
+        "one streaming kernel), rows moving at most 1 MB (fixed time) or at least 256 MB "
+        "(HBM streaming, past L2), vLLM's table for every engine (see benchmarks/fit/comm.py)"
     )
     return _entry(result, table, selection), [("elementwise", result)], table.version

@@ -96,8 +96,32 @@ def mla_excerpt(system: str, engine: str) -> None:
     write(f"aic_mla_decode_{system}_{engine}.csv", header, rows.to_csv(index=False))
 
 
+def gqa_excerpt(system: str, engine: str) -> None:
+    """The GQA decode kernel at Llama-3.1-70B's shape on 8 GPUs (8 query heads, 1 KV head
+    per GPU, head_dim 128), BF16 and FP8 caches, bandwidth-bound batches."""
+    table = find_table(system, "attention", engine, "generation_attention_perf.parquet")
+    assert table is not None
+    f = table.frame
+    rows = f[
+        (f.window_size == 0)
+        & (f.num_heads == 8)
+        & (f.num_key_value_heads == 1)
+        & (f.head_dim == 128)
+        & f.batch_size.isin([16, 64, 256])
+        & f.step.isin([4095, 16383])
+    ]
+    rows = rows.groupby(["kv_cache_dtype", "batch_size", "step"], as_index=False).latency.min()
+    header = (
+        f"# AIConfigurator {aic_version()} measured table {table.path}\n"
+        f"# ({engine} {table.version}): generation attention kernel, 8 query heads and 1 KV "
+        "head per GPU, head_dim 128, context = step + 1; fastest kernel; latency in ms\n"
+    )
+    write(f"aic_gqa_decode_{system}_{engine}.csv", header, rows.to_csv(index=False))
+
+
 if __name__ == "__main__":
     gemm_excerpt("h200_sxm", "vllm", "bfloat16")
     gemm_excerpt("h100_sxm", "trtllm", "fp8_block")
     moe_excerpt("h200_sxm", "sglang")
     mla_excerpt("h200_sxm", "trtllm")
+    gqa_excerpt("h200_sxm", "sglang")

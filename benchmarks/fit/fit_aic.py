@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(REPO))
 
-from attention import fit_attention  # noqa: E402
+from attention import fit_attention, fit_attention_by_kv_cache  # noqa: E402
 from comm import fit_collectives, fit_elementwise  # noqa: E402
 from gemm import fit_gemm  # noqa: E402
 from moe import fit_moe, fit_moe_shapes  # noqa: E402
@@ -48,7 +48,7 @@ STAGES = [
         ("elementwise", fit_elementwise),
         ("collectives", fit_collectives),
     ],
-    [("attention", fit_attention)],
+    [("attention", fit_attention), ("attention_by_kv_cache", fit_attention_by_kv_cache)],
 ]
 SCRIPT = "benchmarks/fit/fit_aic.py"
 
@@ -60,7 +60,17 @@ def _header() -> str:
     )
 
 
-def write(doc: dict, out: Path) -> Path:
+def _in_order_of(new: dict, old: dict) -> dict:
+    """``new`` with the keys ``old`` has first, in its order."""
+    return {**{k: new[k] for k in old if k in new}, **new}
+
+
+def write(doc: dict, out: Path, kept: dict | None = None) -> Path:
+    """Write one fit file (keys in the order of ``kept``, the file as it was, so refitting
+    a few sections leaves the rest of the file where it was)."""
+    if kept:
+        doc = _in_order_of(doc, kept)
+        doc["sources"] = _in_order_of(doc["sources"], kept.get("sources", {}))
     path = out / doc["gpu"] / f"{doc['engine']}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -109,6 +119,7 @@ def fit_one(
         "elementwise",
         "collectives",
         "attention",
+        "attention_by_kv_cache",
     ):
         if only and key not in only and key in kept:  # refit only some sections
             doc[key] = kept[key]
@@ -136,7 +147,7 @@ def fit_one(
                     )
                     quality += rows
             if "gemm" in doc:
-                write(doc, out)
+                write(doc, out, kept)
                 reload_fits(gpu)
     finally:
         if check:  # leave the shipped file as it was

@@ -96,6 +96,12 @@ class AttentionKind(ABC):
         """Fixed per-sequence state that does not grow with L (sliding window, tail)."""
         return 0.0
 
+    @property
+    def cache_math_dtype(self) -> str | None:
+        """Math dtype of the main cache's storage format, where kernels are timed per cache
+        class (GQA: its ``kv_format``); None: one curve for every cache."""
+        return None
+
     @abstractmethod
     def read_bytes(self, context_tokens: ArrayLike) -> FloatArray:
         """Cache bytes one decode step reads for one sequence at context L."""
@@ -152,6 +158,10 @@ class GQA(AttentionKind):
     @property
     def kv_bytes_per_token(self) -> float:
         return self._token_bytes
+
+    @property
+    def cache_math_dtype(self) -> str:
+        return storage_format(self.spec.kv_format, field="kv_format").math_dtype
 
     def cache_entries(self, context_tokens: ArrayLike) -> NDArray[np.int64]:
         context = _as_context(context_tokens)

@@ -671,7 +671,13 @@ class StepModel:
                 nbytes = np.asarray(pw.read_bytes) * share
                 seqs = np.asarray(pw.sequences) / d.attention_dp
                 t = self.eff.attention_time(
-                    f"{label}_{phase}", ATTENTION_MATH_DTYPE, flops, per_query, nbytes, seqs
+                    f"{label}_{phase}",
+                    ATTENTION_MATH_DTYPE,
+                    flops,
+                    per_query,
+                    nbytes,
+                    seqs,
+                    kind.cache_math_dtype,
                 )
                 tl.add(f"attention:{kind.label}", t, flops, nbytes, count)
                 if kind.has_indexer:
@@ -708,7 +714,7 @@ class StepModel:
             extra = max(p.kernel_overhead_no_graphs_us - p.kernel_overhead_us, 0.0) * 1e-6
         out = []
         for kind, count in self.kinds:
-            c = eff.attention_curve(f"{kind.label.lower()}_{phase}")
+            c = eff.attention_curve(f"{kind.label.lower()}_{phase}", kind.cache_math_dtype)
             per_flop = 1.0 / (gpu.peak_flop_per_s(ATTENTION_MATH_DTYPE) * c.compute_efficiency)
             consts: tuple[float, ...] = (
                 c.latency_us * 1e-6 + extra,

@@ -248,6 +248,13 @@ class Efficiency:
                     half_query_tokens=0,
                 ),
             )
+        # Curves fitted to one cache class, used before the op's curve for that cache.
+        self.attention_by_kv: dict[tuple[str, str], AttentionCurve] = {}
+        for cache, per_op in fits.attention_by_kv_cache.items() if fits else ():
+            for op, curve in per_op.items():
+                self.attention_by_kv[(op, cache)] = pick(  # type: ignore[assignment]
+                    f"attention.{op}[{cache} cache]", curve, curve
+                )
         self.elementwise: MemoryCurve = pick(  # type: ignore[assignment]
             "elementwise",
             fits.elementwise if fits else None,
@@ -301,6 +308,7 @@ class Efficiency:
         self.gemm = {k: scaled(v) for k, v in self.gemm.items()}
         self.grouped = {k: scaled(v) for k, v in self.grouped.items()}
         self.attention = {k: scaled(v) for k, v in self.attention.items()}
+        self.attention_by_kv = {k: scaled(v) for k, v in self.attention_by_kv.items()}
         self.elementwise = scaled(self.elementwise)
         self.collectives = {k: scaled(v) for k, v in self.collectives.items()}
 
@@ -356,9 +364,15 @@ class Efficiency:
             pair_bytes,
         )
 
-    def attention_curve(self, op: str) -> AttentionCurve:
+    def attention_curve(self, op: str, cache: str | None = None) -> AttentionCurve:
+        """The op's curve; ``cache`` (the main cache's math dtype) picks a curve fitted to
+        that cache class alone where there is one."""
         kind, _, phase = op.partition("_")
         key = f"{ATTENTION_FALLBACK.get(kind, kind)}_{phase}"
+        if cache is not None:
+            found = self.attention_by_kv.get((key, cache))
+            if found is not None:
+                return found
         return self.attention[key]
 
     def attention_time(
@@ -369,10 +383,12 @@ class Efficiency:
         flops_per_query: ArrayLike,
         nbytes: ArrayLike,
         sequences: ArrayLike,
+        cache: str | None = None,
     ) -> OpTime:
-        """An attention kernel over a step's sequences (sums over them)."""
+        """An attention kernel over a step's sequences (sums over them); ``cache`` as in
+        ``attention_curve``."""
         return attention_op(
-            self.attention_curve(op),
+            self.attention_curve(op, cache),
             self.gpu.peak_flop_per_s(math_dtype),
             self.gpu.hbm_bandwidth_bytes_per_s,
             flops,
@@ -449,6 +465,11 @@ def deployment_efficiency(gpu: GPU, deployment: Deployment) -> Efficiency:
 def _overlay(base: KernelFits | None, top: KernelFits) -> tuple[KernelFits, set[str]]:
     """``base`` with every curve ``top`` has put over it, and the keys ``top`` set."""
     keys = {f"{section}.{k}" for section in _CURVE_MAPS for k in getattr(top, section)}
+    keys |= {
+        f"attention.{op}[{cache} cache]"
+        for cache, per_op in top.attention_by_kv_cache.items()
+        for op in per_op
+    }
     if top.elementwise is not None:
         keys.add("elementwise")
     if top.step_overhead_us is not None:
@@ -458,6 +479,16 @@ def _overlay(base: KernelFits | None, top: KernelFits) -> tuple[KernelFits, set[
     update: dict[str, Any] = {
         section: {**getattr(base, section), **getattr(top, section)} for section in _CURVE_MAPS
     }
+    # A curve the user calibrated for an op replaces the base's per-cache curves of that
+    # op too (they were fitted to other data); the top's own per-cache curves go over.
+    by_kv: dict[str, dict[str, AttentionCurve]] = {}
+    for cache, per_op in base.attention_by_kv_cache.items():
+        kept = {op: c for op, c in per_op.items() if op not in top.attention}
+        if kept:
+            by_kv[cache] = kept
+    for cache, per_op in top.attention_by_kv_cache.items():
+        by_kv[cache] = {**by_kv.get(cache, {}), **per_op}
+    update["attention_by_kv_cache"] = by_kv
     if top.elementwise is not None:
         update["elementwise"] = top.elementwise
     if top.step_overhead_us is not None:

@@ -56,6 +56,12 @@ ATTENTION_OPS: tuple[AttentionOp, ...] = (
     "indexer_decode",
     "indexer_prefill",
 )
+# Math class of an attention kernel's main cache (the storage format's math dtype): decode
+# kernels stream the cache, and BF16 and FP8 caches run at different fractions of HBM
+# bandwidth in the measured tables (FP8 pays a dequantisation in the inner loop).
+KvCacheClass = Literal["bf16", "fp8"]
+KV_CACHE_CLASSES: tuple[KvCacheClass, ...] = ("bf16", "fp8")
+
 CollectiveOp = Literal[
     "all_reduce_scale_up", "all_reduce_scale_out", "all_to_all_scale_up", "all_to_all_scale_out"
 ]
@@ -199,6 +205,11 @@ class KernelFits(Frozen):
     grouped_gemm: dict[GemmClass, GroupedGemmCurve] = Field(default_factory=dict)
     grouped_gemm_by_shape: list[ShapedGroupedGemmCurve] = Field(default_factory=list)
     attention: dict[AttentionOp, AttentionCurve] = Field(default_factory=dict)
+    attention_by_kv_cache: dict[KvCacheClass, dict[AttentionOp, AttentionCurve]] = Field(
+        default_factory=dict,
+        description="curves fitted to one main-cache class alone, used before 'attention' "
+        "for kernels over that cache; 'attention' stays the curve for every other cache",
+    )
     elementwise: MemoryCurve | None = None
     collectives: dict[CollectiveOp, CollectiveCurve] = Field(default_factory=dict)
     step_overhead_us: float | None = Field(
