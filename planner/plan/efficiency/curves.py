@@ -37,6 +37,7 @@ from planner.plan.efficiency.schema import (
     GemmCurve,
     GroupedGemmCurve,
     KernelFits,
+    KvCacheClass,
     MemoryCurve,
 )
 from planner.schema import Deployment, GpuCalibration
@@ -481,7 +482,7 @@ def _overlay(base: KernelFits | None, top: KernelFits) -> tuple[KernelFits, set[
     }
     # A curve the user calibrated for an op replaces the base's per-cache curves of that
     # op too (they were fitted to other data); the top's own per-cache curves go over.
-    by_kv: dict[str, dict[str, AttentionCurve]] = {}
+    by_kv: dict[KvCacheClass, dict[AttentionOp, AttentionCurve]] = {}
     for cache, per_op in base.attention_by_kv_cache.items():
         kept = {op: c for op, c in per_op.items() if op not in top.attention}
         if kept:
