@@ -48,6 +48,16 @@ KV_DTYPES = ("auto", "fp8", "bf16")
 ATTENTION_KINDS = ("gqa", "mla", "dsa", "csa", "hca", "swa")
 
 
+SGLANG_MIN_CHUNK_TOKENS = 2048  # SGLang sizes its reserve for at least a 2048-token chunk
+
+
+def sglang_chunk_tokens(max_batched_tokens: int, attention_dp: int) -> int:
+    """The prefill chunk SGLang sizes mem_fraction_static for: with DP attention its
+    server_args divide chunked_prefill_size by the DP size (sgl-project/sglang
+    python/sglang/srt/server_args.py), at least 2048 tokens."""
+    return max(max_batched_tokens // max(attention_dp, 1), SGLANG_MIN_CHUNK_TOKENS)
+
+
 class _Frozen(BaseModel):
     # Finite numbers only, each within a physical or practical bound (planner.limits).
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -423,7 +433,7 @@ class Engine:
             return a.memory_fraction
         tier = self.tier(gpu_name, hbm_gib)
         gpu_mib = hbm_gib * GIB_BYTES / MIB_BYTES
-        chunk = max(tier.max_num_batched_tokens // max(attention_dp, 1), 2048)
+        chunk = sglang_chunk_tokens(tier.max_num_batched_tokens, attention_dp)
         graph_batch = min(tier.cuda_graph_max_batch or 0, max_running_requests)
         reserved = (
             a.reserve_base_mib
@@ -446,6 +456,7 @@ class Engine:
         vocab_size: int,
         max_batched_tokens: int,
         max_num_seqs: int,
+        attention_dp: int = 1,
     ) -> float:
         """Peak activation memory the engine's profiling run measures. vLLM / TensorRT-LLM:
         a forward pass of the token budget, then a sampler warm-up over max_num_seqs
@@ -455,10 +466,11 @@ class Engine:
         block's with the fused-MoE workspace for one call of at most
         fused_moe_chunk_tokens. SGLang: the
         activation share of its mem_fraction_static reserve (reserve_mib_per_chunk_token x
-        chunk, at least 2048)."""
+        the chunk its fraction was sized for: the token budget per attention-DP rank, at
+        least 2048)."""
         a = self.admission_spec
         if a.rule == "sglang":
-            chunk = max(max_batched_tokens, 2048)
+            chunk = sglang_chunk_tokens(max_batched_tokens, attention_dp)
             return a.reserve_mib_per_chunk_token * chunk * MIB_BYTES
         if a.forward_activation == "layers":
             moe_tokens = min(max_batched_tokens, a.fused_moe_chunk_tokens)

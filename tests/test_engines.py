@@ -172,6 +172,20 @@ def test_sglang_defaults_for_v4_with_dp_attention() -> None:
     assert deployed.deployment.gpu_memory_utilization == 0.939
 
 
+def test_sglang_activation_share_is_the_chunk_its_fraction_was_sized_for() -> None:
+    # Qwen3-235B on 8 x B200, TP 4 -> attention DP 2 under SGLang. memory_hook.py sizes
+    # mem_fraction_static for a chunk of max(16,384 / 2, 2,048) = 8,192 tokens x 1.5 MiB =
+    # 12 GiB of activations; the activation share reported beside it must be the same
+    # 12 GiB (it was 16,384 x 1.5 MiB = 24 GiB, which left a negative reserve).
+    deployed = _deployed(
+        "qwen3-235b-a22b", "b200", engine="sglang", gpus_per_replica=8, tensor_parallel=4
+    )
+    assert deployed.deployment.attention_dp == 2
+    budget = memory_budget(deployed, 8192)
+    assert budget.activation_bytes == 8192 * 1.5 * 2**20
+    assert budget.reserved_bytes > 0
+
+
 @pytest.mark.parametrize(
     ("line", "replacement"),
     [

@@ -176,6 +176,7 @@ def activation_bytes(deployed: Deployed) -> float:
         deployed.model.spec.vocab_size,
         d.max_batched_tokens,
         d.max_num_seqs,
+        d.attention_dp,
     )
 
 
