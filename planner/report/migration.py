@@ -312,3 +312,55 @@ def csv_from_json(data: dict[str, Any]) -> str:
         for f in data["fleet_hours"][fleet]:
             writer.writerow({"fleet": fleet, "class": "", "kind": "fleet", **f})
     return out.getvalue()
+
+
+def _percent(ratio: Any) -> float | None:
+    return None if ratio is None else round(100 * float(ratio), 1)
+
+
+def _rounded(value: Any, digits: int = 0) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def cutover_screen_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The summary's cut-overs in the screen's words, rounded as the CLI prints them
+    (percentages to 0.1, dollars to the dollar, bill ratios to 0.01)."""
+    rows = []
+    for c in data["summary"]["cutovers"]:
+        rewarm_h = c.get("rewarm_h")
+        rows.append(
+            {
+                "class": c["class"],
+                "cut-over at (h)": c["at_h"],
+                "ramp (h)": c["ramp_h"],
+                "hit % before (source)": _percent(c.get("source_hit_ratio_before")),
+                "hit % first 10 min (target)": _percent(c.get("target_hit_ratio_first_10_min")),
+                "hit % steady (target)": _percent(c.get("target_hit_ratio_steady")),
+                "re-warm (min)": None if rewarm_h is None else round(60 * rewarm_h, 1),
+                "API bill x, first 10 min": _rounded(c.get("api_bill_ratio_first_10_min"), 2),
+                "API bill x, first hour": _rounded(c.get("api_bill_ratio_first_hour"), 2),
+                "API bill x, first day": _rounded(c.get("api_bill_ratio_first_day"), 2),
+                "API extra ($)": _rounded(c.get("api_extra_usd")),
+                "target $/hour, peak": _rounded(c.get("target_usd_per_hour_peak")),
+                "target $/hour, steady": _rounded(c.get("target_usd_per_hour_steady")),
+                "replicas during re-warm": c.get("target_replicas_rewarm"),
+                "replicas after": c.get("target_replicas_after"),
+                "SLO met %, cut-over hour": _percent(c.get("slo_attainment_cutover_hour")),
+                "SLO met %, settled": _percent(c.get("slo_attainment_settled")),
+            }
+        )
+    return rows
+
+
+def day_screen_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Cost per day in the screen's words, whole dollars."""
+    return [
+        {
+            "day": d["day"],
+            "hours": d["hours"],
+            "source fleet ($)": _rounded(d["source_usd"]),
+            "target fleet ($)": _rounded(d["target_usd"]),
+            "total ($)": _rounded(d["total_usd"]),
+        }
+        for d in data["summary"]["days"]
+    ]

@@ -26,6 +26,8 @@ from planner.migrate.schema import MAX_MIGRATION_RATE_PER_S
 from planner.report.migration import (
     cost_figure,
     csv_from_json,
+    cutover_screen_rows,
+    day_screen_rows,
     gpus_figure,
     hit_ratio_figure,
     to_json,
@@ -210,9 +212,9 @@ def _show(data: dict[str, Any]) -> None:
     st.plotly_chart(hit_ratio_figure(data), key="mig_fig_hit")
     st.plotly_chart(ttft_figure(data), key="mig_fig_ttft")
     st.subheader("Cut-overs")
-    st.dataframe(data["summary"]["cutovers"], hide_index=True, width="stretch")
+    st.dataframe(cutover_screen_rows(data), hide_index=True, width="stretch")
     st.subheader("Cost per day")
-    st.dataframe(data["summary"]["days"], hide_index=True, width="stretch")
+    st.dataframe(day_screen_rows(data), hide_index=True, width="stretch")
     name = data["scenario"]
     col1, col2 = st.columns(2)
     col1.download_button(
