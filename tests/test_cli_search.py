@@ -76,6 +76,21 @@ def test_search_impossible_slo_is_one_line(capsys: pytest.CaptureFixture[str]) -
     assert "TPOT SLO cannot be met even at batch 1 by any layout" in err
 
 
+def test_search_beyond_the_models_context_names_the_prompt(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Llama-3.1-70B's max_position_embeddings is 131,072 (its config.json): a 131,000-token
+    # prompt + 500 output tokens is beyond it, whatever the GPUs; at most 130,572 fit.
+    args = list(BASE)
+    args[args.index("2000")] = "131000"
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "--input-tokens" in err and "maximum context of 131,072 tokens" in err
+    assert "at most 130,572" in err
+    assert "GPU" not in err  # not blamed on the search space
+
+
 def test_search_csv_folder_missing_fails_before_searching(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

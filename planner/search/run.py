@@ -194,6 +194,19 @@ def evaluate_layout(layout: Layout, spec: SearchSpec) -> Evaluated:
 def _layouts(spec: SearchSpec) -> Iterator[Layout]:
     for model_name in spec.models:
         model = resolve_model(model_name)
+        request_tokens = spec.input_tokens + spec.output_tokens
+        if request_tokens > model.max_context_tokens:
+            # Said here, before any layout: otherwise every layout fails on memory and the
+            # error would blame the GPUs.
+            raise KvplanError(
+                f"a request of {spec.input_tokens:,} prompt + {spec.output_tokens:,} output "
+                f"tokens is beyond {model.name}'s maximum context of "
+                f"{model.max_context_tokens:,} tokens",
+                field="input_tokens",
+                value=spec.input_tokens,
+                expected=f"at most {max(model.max_context_tokens - spec.output_tokens, 0):,} "
+                f"with {spec.output_tokens:,} output tokens",
+            )
         for gpu in spec.gpus:
             load_gpu(gpu)  # unknown names fail here, once
             for engine in spec.engines:
