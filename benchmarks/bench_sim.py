@@ -6,8 +6,9 @@ Run: python benchmarks/bench_sim.py [--time-scale 1.0] [--skip-exact] [--scenari
 Prints simulated requests per wall-second and per CPU-second (the better of N runs) in each
 mode, their ratio, and whether the two modes gave the same metrics (aim: whole trace in fast
 mode under 10 s on one core, at least 10x faster than exact). The trace run needs
-../shared/traces/mooncake_synthetic_trace.jsonl. On a machine shared with other work, the
-CPU-second figure is the steadier one.
+../shared/traces/mooncake_synthetic_trace.jsonl (the public Mooncake FAST'25 synthetic trace,
+kvcache-ai/Mooncake FAST25-release/traces/synthetic_trace.jsonl). On a machine shared with
+other work, the CPU-second figure is the steadier one.
 """
 
 from __future__ import annotations

@@ -57,8 +57,9 @@ def example_files() -> tuple[list[str], list[str]]:
         trace = scenario.workload.trace
         if trace is not None and not Path(trace.path).is_file():
             missing.append(
-                f"{path.name} needs the Mooncake trace at ../shared/traces/ beside the "
-                "repository (not shipped with it)"
+                f"{path.name} needs the Mooncake FAST'25 synthetic trace (kvcache-ai/Mooncake, "
+                "FAST25-release/traces/synthetic_trace.jsonl; not shipped) saved as "
+                "../shared/traces/mooncake_synthetic_trace.jsonl beside the repository"
             )
             continue
         runnable.append(path.name)
