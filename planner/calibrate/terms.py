@@ -40,8 +40,8 @@ from planner.validation import check_sources, validate
 
 TERMS_KIND = "kvplan-engine-terms"
 SCRIPT = "kvplan calibrate --from-log (planner/calibrate/terms.py)"
-# Deployment fields an engine-terms file may set (anything else in it is refused).
-DEPLOYMENT_FIELDS = (
+# The deployment the log ran (layout and engine settings), then the terms solved from it.
+LAYOUT_FIELDS = (
     "engine",
     "gpus_per_replica",
     "tensor_parallel",
@@ -50,6 +50,10 @@ DEPLOYMENT_FIELDS = (
     "kv_block_tokens",
     "max_batched_tokens",
     "max_num_seqs",
+)
+# Deployment fields an engine-terms file may set (anything else in it is refused).
+DEPLOYMENT_FIELDS = (
+    *LAYOUT_FIELDS,
     "gpu_memory_utilization",
     "gpu_memory_gib",
     "activation_gib",

@@ -27,6 +27,7 @@ from planner.calibrate.kernels import WITHIN, KernelCalibration
 from planner.calibrate.profile import build_profile, load_measurements, write_profile
 from planner.calibrate.raw import RawDocument, raw_from_data
 from planner.calibrate.terms import (
+    LAYOUT_FIELDS,
     load_terms,
     read_log,
     terms_from_data,
@@ -175,7 +176,7 @@ def _log_check(args: argparse.Namespace, doc: dict[str, Any], gpu: GPU) -> dict[
     model = resolve_model(args.model)
     base = deployment_from_args(args)
     given = base.model_dump(exclude_unset=True)
-    setup = {k: v for k, v in doc["deployment"].items() if k in _LAYOUT_FIELDS}
+    setup = {k: v for k, v in doc["deployment"].items() if k in LAYOUT_FIELDS}
     without = validate(Deployment, {**setup, **given}, "command line")
     with_terms = validate(Deployment, {**doc["deployment"], **given}, "command line")
     logged = doc["logged"]
@@ -206,18 +207,6 @@ def _log_check(args: argparse.Namespace, doc: dict[str, Any], gpu: GPU) -> dict[
         for label in ("without_terms", "with_terms"):
             out[label]["ratio_to_log"] = round(out[label]["kv_pool_tokens"] / log_tokens, 4)
     return out
-
-
-_LAYOUT_FIELDS = (
-    "engine",
-    "gpus_per_replica",
-    "tensor_parallel",
-    "expert_parallel",
-    "kv_dtype",
-    "kv_block_tokens",
-    "max_batched_tokens",
-    "max_num_seqs",
-)
 
 
 def _bench(
