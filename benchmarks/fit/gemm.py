@@ -10,10 +10,8 @@ import numpy as np
 from fitting import fit
 from tables import find_table
 
-from planner.dtypes import storage_format
+from planner.calibrate.fit import gemm_bytes, gemm_entry, gemm_seconds
 from planner.hardware import GPU
-from planner.plan.efficiency.curves import gemm_op, op_seconds
-from planner.plan.efficiency.schema import GemmCurve
 
 # AIConfigurator gemm_dtype -> (kvplan GEMM class, kvplan storage format, math dtype).
 DTYPES = {
@@ -42,34 +40,6 @@ FLOOR_SELECTION = (
     "; rows >= {floor_us:.0f} us only ({margin:.0f} x the fastest row: below it a per-call "
     "host floor that vLLM's module tables contradict), fixed time from the fp8 curve"
 )
-
-
-def gemm_bytes(m: np.ndarray, n: np.ndarray, k: np.ndarray, fmt: str) -> np.ndarray:
-    """Weights (scales included) plus BF16 activations in and out, as kvplan counts them."""
-    f = storage_format(fmt)
-    weight = {(kk, nn): f.tensor_bytes(int(kk), int(nn)) for kk, nn in set(zip(k, n, strict=True))}
-    w = np.array([weight[(kk, nn)] for kk, nn in zip(k, n, strict=True)])
-    return w + m * (k + n) * 2
-
-
-def gemm_seconds(
-    p: np.ndarray,
-    m: np.ndarray,
-    n: np.ndarray,
-    k: np.ndarray,
-    nbytes: np.ndarray,
-    peak: float,
-    bw: float,
-) -> np.ndarray:
-    curve = GemmCurve(
-        latency_us=p[0],
-        compute_efficiency=p[1],
-        bandwidth_efficiency=p[2],
-        half_m=p[3],
-        half_n=p[4],
-        half_k=p[5],
-    )
-    return op_seconds(gemm_op(curve, peak, bw, m, n, k, 2 * m * n * k, nbytes))
 
 
 def fit_gemm(system: str, engine: str, gpu: GPU) -> tuple[dict[str, dict], list[tuple], str]:
@@ -120,15 +90,6 @@ def fit_gemm(system: str, engine: str, gpu: GPU) -> tuple[dict[str, dict], list[
                 [0.0, 0.02, 0.02, 0.0, 0.0, 0.0],
                 [500.0, 1.0, 1.0, 1e5, 1e5, 1e5],
             )
-        p = result.params
-        out[cls] = {
-            "latency_us": round(float(p[0]), 3),
-            "compute_efficiency": round(float(p[1]), 4),
-            "bandwidth_efficiency": round(float(p[2]), 4),
-            "half_m": round(float(p[3]), 2),
-            "half_n": round(float(p[4]), 2),
-            "half_k": round(float(p[5]), 2),
-            "fit": result.quality(table.path, selection),
-        }
+        out[cls] = gemm_entry(result, table.path, selection)
         rows.append((f"gemm.{cls}", result))
     return out, rows, table.version
