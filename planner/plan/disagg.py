@@ -41,7 +41,6 @@ from planner.plan.throughput import (
     check_ttft_reachable,
     fewest_meeting,
     fewest_replicas,
-    queue_wait_s,
 )
 
 
@@ -127,10 +126,10 @@ def size_prefill_pool(
     dp = times.deployed.attention_dp
 
     def utilisation(n: int) -> float:
-        return requests_per_s * prefill_s / (n * dp)
+        return times.prefill_service(requests_per_s / n)[1]
 
     def ttft(n: int, percentile: float | None) -> float:
-        return prefill_s + queue_wait_s(prefill_s, n * dp, utilisation(n), percentile) + transfer_s
+        return times.ttft_s(requests_per_s / n, n * dp, percentile) + transfer_s
 
     replicas = min_replicas or prefill_pool_min_replicas(times, requests_per_s)
     if ttft_slo_s is not None:

@@ -330,7 +330,8 @@ class StepModel:
 
     With ``per_group=True`` (data-parallel attention in the simulator) the inputs describe
     ONE attention-DP group, and the step is timed as if every group of the replica ran the
-    same load (the FFN experts see DP x the group's tokens): the symmetric-groups
+    same load (the FFN experts see DP x the group's tokens), or, given ``busy_groups`` k,
+    as if k groups ran it and the others empty batches: the symmetric-groups
     approximation, the same one ``prefill_chunk`` makes.
     """
 
@@ -338,6 +339,8 @@ class StepModel:
         self.deployed = deployed
         self.eff = deployment_efficiency(deployed.gpu, deployed.deployment)
         self.group_scale = deployed.attention_dp if per_group else 1
+        # Linear tables for steps with fewer DP groups busy (linear_time_s), by count.
+        self._partial_tables: dict[int, tuple[FloatArray, FloatArray]] = {}
         model = deployed.model
         self.hidden = model.spec.hidden_size
         self.layers: list[tuple[LayerSpec, int]] = list(model.distinct_layers)
@@ -381,9 +384,16 @@ class StepModel:
         tl.add(name, t, flops, weight_bytes + activation_bytes, repeat)
 
     def _experts(
-        self, tl: _Timeline, layer: LayerSpec, mats: list[Matrix], tokens: FloatArray, repeat: int
+        self,
+        tl: _Timeline,
+        layer: LayerSpec,
+        mats: list[Matrix],
+        tokens: FloatArray,
+        repeat: int,
+        local: FloatArray,
     ) -> None:
-        """The routed experts as one fused MoE kernel on the busiest EP rank."""
+        """The routed experts as one fused MoE kernel on the busiest EP rank, over the
+        ``tokens`` of every DP group in the step (``local``: the busiest group's)."""
         assert isinstance(layer.ffn, MoEFFNSpec)
         d = self.deployed
         model = d.model
@@ -420,9 +430,8 @@ class StepModel:
         )
         tl.add("routed_experts", t, flops_per_assignment * assignments, nbytes, repeat)
         # Router top-k over FP32 logits on the local tokens.
-        local = tokens / d.attention_dp
         self._elementwise(tl, "moe_routing", local * ffn.num_routed_experts * FP32_BYTES, repeat)
-        self._moe_all_to_all(tl, layer, tokens, assignments, repeat)
+        self._moe_all_to_all(tl, layer, local, assignments, repeat)
 
     def _elementwise(self, tl: _Timeline, name: str, nbytes: ArrayLike, repeat: float) -> None:
         tl.add(name, self.eff.memory_time(nbytes), 0.0, nbytes, repeat)
@@ -484,11 +493,19 @@ class StepModel:
             self._elementwise(tl, "activation", act, repeat)
 
     def _layer_linear(
-        self, tl: _Timeline, layer: LayerSpec, repeat: int, tokens_replica: FloatArray
+        self,
+        tl: _Timeline,
+        layer: LayerSpec,
+        repeat: int,
+        tokens_replica: FloatArray,
+        tokens_local: FloatArray | None = None,
     ) -> None:
+        """One layer but its attention kernels, over ``tokens_replica`` tokens of which the
+        busiest DP group holds ``tokens_local`` (default: an equal share of every group)."""
         d = self.deployed
         model = d.model
-        tokens_local = tokens_replica / d.attention_dp
+        if tokens_local is None:
+            tokens_local = tokens_replica / d.attention_dp
         kind = model.attention_kind(layer.attention)
         projections = kind.projections(self.hidden)
         for group in _fused_groups(projections):
@@ -499,7 +516,7 @@ class StepModel:
         experts = [m for m in rest if m.group == "routed_experts"]
         others = [m for m in rest if m.group != "routed_experts"]
         if experts:
-            self._experts(tl, layer, experts, tokens_replica, repeat)
+            self._experts(tl, layer, experts, tokens_replica, repeat, tokens_local)
         for group in _fused_groups(others):
             mat = group[0]
             if mat.group in ("dense_ffn", "shared_experts"):
@@ -549,15 +566,18 @@ class StepModel:
         self,
         tl: _Timeline,
         layer: LayerSpec,
-        tokens_replica: FloatArray,
+        tokens_group: FloatArray,
         assignments: FloatArray,
         repeat: int,
     ) -> None:
         """Dispatch (FP8) and combine (BF16), DeepEP style: a token goes once to every
         other rank holding one of its experts inside its NVLink domain, and once to every
         other domain that does (forwarded over NVLink there), over the NIC, at the same
-        time (``destinations_per_token``). The busiest rank receives its R assignments'
-        tokens: the larger of what a GPU sends and what that rank receives sets the time."""
+        time (``destinations_per_token``). A GPU of the busiest DP group sends its share of
+        that group's ``tokens_group`` (ranks of idle groups send nothing but still join
+        the collective, so its fixed time is paid); the busiest rank receives its R
+        assignments' tokens: the larger of what a GPU sends and what that rank receives
+        sets the time."""
         if not self._uses_all_to_all(layer):
             return
         d = self.deployed
@@ -566,7 +586,7 @@ class StepModel:
         per_value = self.hidden * ALL_TO_ALL_BYTES_PER_VALUE
         domain = self.eff.scale_up_domain_gpus or ep
         inside, across = destinations_per_token(ep, k, domain)
-        tokens_local = tokens_replica / d.gpus
+        tokens_local = tokens_group / d.tp
         copies = inside + across
         # The busiest rank's incoming token copies, deduplicated as the sender does.
         received = assignments * copies / k
@@ -586,19 +606,26 @@ class StepModel:
         tokens_replica: ArrayLike,
         draft_tokens: ArrayLike = 0,
         sampled_tokens: ArrayLike | None = None,
+        busy_groups: ArrayLike | None = None,
     ) -> _Timeline:
         """Everything but attention, for a step over ``tokens_replica`` tokens (vectorised).
         The LM head runs only for ``sampled_tokens`` (default: every token, as in decode;
-        a prefill chunk samples at most once); ``draft_tokens`` run the MTP module."""
+        a prefill chunk samples at most once); ``draft_tokens`` run the MTP module.
+        ``busy_groups`` (default: every attention-DP group) is how many DP groups hold the
+        tokens, in equal shares: the others run empty batches in step (vLLM's
+        ``execute_dummy_batch``, SGLang's idle batch), so the step is the busiest group's
+        dense work, the experts over every group's tokens and the collectives' fixed time."""
         tl = _Timeline(self.deployed, self.eff)
         tokens = np.asarray(tokens_replica, dtype=np.float64)
-        for layer, count in self.layers:
-            self._layer_linear(tl, layer, count, tokens)
-        model = self.deployed.model
         dp, tp = self.deployed.attention_dp, self.deployed.tp
-        self._elementwise(tl, "embedding", tokens / dp * self.hidden * 2 * BF16_BYTES, 1)
+        busy = dp if busy_groups is None else np.asarray(busy_groups, dtype=np.float64)
+        local = tokens / busy
+        for layer, count in self.layers:
+            self._layer_linear(tl, layer, count, tokens, local)
+        model = self.deployed.model
+        self._elementwise(tl, "embedding", local * self.hidden * 2 * BF16_BYTES, 1)
         sampled = tokens if sampled_tokens is None else np.asarray(sampled_tokens, np.float64)
-        self._head(tl, sampled / dp, tp)
+        self._head(tl, sampled / busy, tp)
         mtp = model.spec.mtp
         drafts = np.asarray(draft_tokens, dtype=np.float64)
         if mtp is not None and np.any(drafts > 0):
@@ -617,24 +644,39 @@ class StepModel:
     def _linear_tables_s(self) -> tuple[FloatArray, FloatArray]:
         """(time without the LM head for 0..max_batched_tokens + max_num_seqs tokens,
         LM head time for 0..max_num_seqs sampled tokens); no MTP."""
-        d = self.deployed.deployment
-        scale = float(self.group_scale)
-        tokens = np.arange(d.max_batched_tokens + d.max_num_seqs + 1, dtype=np.float64)
-        body = self.linear_timeline(tokens * scale, sampled_tokens=0.0).total_s()
-        sampled = np.arange(d.max_num_seqs + 1, dtype=np.float64)
-        with_head = self.linear_timeline(0.0, sampled_tokens=sampled * scale).total_s()
-        head = with_head - self.linear_timeline(0.0, sampled_tokens=0.0).total_s()
-        return body, head
+        return self._busy_tables_s(self.group_scale, None)
 
-    def linear_time_s(self, tokens_replica: int, sampled_tokens: int) -> float:
+    def _busy_tables_s(self, scale: int, busy: int | None) -> tuple[FloatArray, FloatArray]:
+        """The tables of ``_linear_tables_s`` for ``scale`` x the given tokens in ``busy``
+        DP groups (None: every group)."""
+        d = self.deployed.deployment
+        tokens = np.arange(d.max_batched_tokens + d.max_num_seqs + 1, dtype=np.float64)
+        body = self.linear_timeline(tokens * scale, sampled_tokens=0.0, busy_groups=busy)
+        sampled = np.arange(d.max_num_seqs + 1, dtype=np.float64)
+        with_head = self.linear_timeline(0.0, sampled_tokens=sampled * scale, busy_groups=busy)
+        no_head = self.linear_timeline(0.0, sampled_tokens=0.0, busy_groups=busy)
+        return body.total_s(), with_head.total_s() - no_head.total_s()
+
+    def linear_time_s(
+        self, tokens_replica: int, sampled_tokens: int, busy_groups: int | None = None
+    ) -> float:
         """Linear time of a step over ``tokens_replica`` tokens of which ``sampled_tokens``
-        produce logits (one per decoding sequence, one per prefill that completes)."""
-        body, head = self._linear_tables_s
+        produce logits (one per decoding sequence, one per prefill that completes). With
+        ``per_group``, ``busy_groups`` (default: all) is how many DP groups run a step like
+        this one; the others run empty batches in step (``linear_timeline``)."""
+        scale, busy = self.group_scale, None
+        if busy_groups is not None and scale > 1 and busy_groups < scale:
+            scale = busy = max(busy_groups, 1)
+            tables = self._partial_tables.get(busy)
+            if tables is None:
+                tables = self._partial_tables[busy] = self._busy_tables_s(busy, busy)
+            body, head = tables
+        else:
+            body, head = self._linear_tables_s
         if tokens_replica < len(body) and sampled_tokens < len(head):
             return float(body[tokens_replica] + head[sampled_tokens])
-        scale = self.group_scale
         timeline = self.linear_timeline(
-            tokens_replica * scale, sampled_tokens=sampled_tokens * scale
+            tokens_replica * scale, sampled_tokens=sampled_tokens * scale, busy_groups=busy
         )
         return float(timeline.total_s())
 
@@ -930,16 +972,26 @@ def decode_step(deployed: Deployed, batch: int, context_tokens: ArrayLike) -> St
     return tl.result(model.step_overhead_s)
 
 
-def prefill_chunk(deployed: Deployed, chunk_tokens: int, context_tokens: ArrayLike) -> StepTime:
-    """Prefill of one chunk of T tokens ending at context L, in every attention-DP group."""
+def prefill_chunk(
+    deployed: Deployed,
+    chunk_tokens: int,
+    context_tokens: ArrayLike,
+    busy_groups: ArrayLike | None = None,
+) -> StepTime:
+    """Prefill of one chunk of T tokens ending at context L in each of ``busy_groups``
+    attention-DP groups (default: every group); the others run empty batches in step
+    (see ``StepModel.linear_timeline``). Vectorised over L and ``busy_groups``."""
     model = step_model(deployed)
     ctx = np.asarray(context_tokens, dtype=np.int64)
     groups = deployed.attention_dp
+    busy = np.asarray(groups if busy_groups is None else busy_groups, dtype=np.float64)
+    shape = np.broadcast_shapes(np.shape(ctx), np.shape(busy))
     # The chunk samples once, if it is the prompt's last: charge one head row per group.
     tl = model.linear_timeline(
-        np.full(np.shape(ctx), float(chunk_tokens * groups)), sampled_tokens=float(groups)
+        np.broadcast_to(chunk_tokens * busy, shape), sampled_tokens=busy, busy_groups=busy
     )
     work = [StepModel.chunk_work(kind, chunk_tokens, ctx) for kind, _ in model.kinds]
+    # The busiest group's attention is one chunk's, however many groups are busy.
     scaled = [_scaled(w, groups) for w in work]
     tl.merge(model.attention_timeline(scaled))
     return tl.result(model.step_overhead_s)

@@ -8,13 +8,26 @@ tokens' computation, not their KV reads). Step times come from ``planner.plan.pe
 
 Two figures:
 - ``prefill_time_s``: one prompt alone on an idle replica (what its TTFT is without
-  queueing): its uncached chunks one after another.
+  queueing): its uncached chunks one after another. With data-parallel attention the
+  prompt is one DP group's: that group's attention and dense layers run its chunk, the
+  other groups run empty batches in step (vLLM's ``execute_dummy_batch``: a one-token
+  dummy run, unpadded for a prefill step run without a CUDA graph, vllm-project/vllm
+  ``vllm/v1/worker/dp_utils.py`` ``_synchronize_dp_ranks``, commit 00746147; SGLang's
+  idle batch), so the experts see one chunk's tokens spread over the EP ranks and the
+  all-to-all carries one group's tokens. ``prefill_times_by_busy_s`` gives the time with
+  k = 1..DP groups prefilling at once (the DP groups' steps are one collective step).
 - ``prefill_tokens_per_s``: prompt tokens per second, cached tokens included, of a replica
   that only prefills, every step filled to its token budget (``max_batched_tokens`` uncached
   tokens in every attention-DP group). Short prompts share a step; long ones span several.
   The average step carries B uncached tokens, B / U prompts' worth of sampling and B / U
   times one prompt's attention work (U = I - C), so the replica runs
   DP x (B / U) x I prompt tokens per step.
+
+Under load a prompt's step is shared with the other DP groups' prompts: with each of the
+other DP - 1 groups prefilling independently with probability u (the groups' prefill
+utilisation), the service time of a prompt is D(u) = E[time with 1 + Binomial(DP - 1, u)
+groups busy], and u = lambda_group D(u) (``prefill_service``): the lone-prompt time at low
+load, the all-groups time as u -> 1.
 
 The hit ratio R is a mean over requests: C = floor(R x I), at most I - 1 (an engine always
 computes a prompt's last token to produce the first output token).
@@ -25,11 +38,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import brentq
+from scipy.stats import binom
 
 from planner.errors import KvplanError
 from planner.limits import MAX_PREFILL_CHUNKS
 from planner.plan.deployed import Deployed
 from planner.plan.perf import AttentionWork, StepModel, prefill_chunk, step_model
+
+SERVICE_XTOL = 1e-12  # utilisation
 
 
 def check_hit_ratio(prefix_hit_ratio: float, field: str = "prefix_hit_ratio") -> float:
@@ -83,22 +101,78 @@ def _chunks(deployed: Deployed, input_tokens: int, cached_tokens: int) -> list[t
     return out
 
 
-def prefill_time_s(deployed: Deployed, input_tokens: int, cached_tokens: int = 0) -> float:
-    """Seconds to prefill one prompt of I tokens, C of them cached, on an idle replica."""
+def _prefill_s(
+    deployed: Deployed, input_tokens: int, cached_tokens: int, busy: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """One prompt's prefill with ``busy`` DP groups prefilling at once (vectorised)."""
+    total = np.zeros(np.shape(busy))
     if input_tokens <= 0:
-        return 0.0
+        return total
     _check_split(input_tokens, cached_tokens)
     chunks = _chunks(deployed, input_tokens, cached_tokens)
     budget = deployed.deployment.max_batched_tokens
     full_ends = [end for tokens, end in chunks if tokens == budget]
-    total = 0.0
     if full_ends:
-        ends = np.asarray(full_ends, dtype=np.int64)
-        total += float(np.sum(prefill_chunk(deployed, budget, ends).time_s))
+        ends = np.asarray(full_ends, dtype=np.int64)[:, None]
+        step = prefill_chunk(deployed, budget, ends, busy[None, :])
+        total = total + np.sum(np.broadcast_to(step.time_s, (len(full_ends), busy.size)), axis=0)
     for tokens, end in chunks:
         if tokens != budget:
-            total += float(prefill_chunk(deployed, tokens, end).time_s)
-    return total
+            total = total + prefill_chunk(deployed, tokens, end, busy).time_s
+    return np.asarray(total, dtype=np.float64)
+
+
+def prefill_time_s(
+    deployed: Deployed, input_tokens: int, cached_tokens: int = 0, busy_groups: int = 1
+) -> float:
+    """Seconds to prefill one prompt of I tokens, C of them cached, on an idle replica
+    (``busy_groups``: DP groups prefilling a prompt like it at once; 1 on an idle replica)."""
+    busy = np.asarray([_check_busy(deployed, busy_groups)], dtype=np.float64)
+    return float(_prefill_s(deployed, input_tokens, cached_tokens, busy)[0])
+
+
+def prefill_times_by_busy_s(
+    deployed: Deployed, input_tokens: int, cached_tokens: int = 0
+) -> NDArray[np.float64]:
+    """Index k - 1: seconds to prefill one prompt while k = 1..DP attention-DP groups
+    prefill a prompt like it in the same steps."""
+    busy = np.arange(1, deployed.attention_dp + 1, dtype=np.float64)
+    return _prefill_s(deployed, input_tokens, cached_tokens, busy)
+
+
+def _check_busy(deployed: Deployed, busy_groups: int) -> int:
+    if not 1 <= busy_groups <= deployed.attention_dp:
+        raise KvplanError(
+            "must be a count of attention-DP groups",
+            field="busy_groups",
+            value=busy_groups,
+            expected=f"1..{deployed.attention_dp}",
+        )
+    return busy_groups
+
+
+def prefill_service(
+    times_by_busy_s: NDArray[np.float64], group_rate_per_s: float
+) -> tuple[float, float]:
+    """(D, u): the mean service time of a prompt on one DP group receiving
+    ``group_rate_per_s`` prompts/s, and that group's prefill utilisation, the least
+    solution of u = rate x D(u) with D(u) = sum_j Binomial(j; DP - 1, u) x
+    times_by_busy_s[j] (the other groups each prefilling with probability u). When even
+    all-busy prefill cannot keep up (rate x times_by_busy_s[-1] >= 1) u is that product."""
+    times = np.asarray(times_by_busy_s, dtype=np.float64)
+    others = len(times) - 1
+    if group_rate_per_s <= 0 or others == 0:
+        return float(times[0]), group_rate_per_s * float(times[0])
+
+    def service(u: float) -> float:
+        return float(np.dot(binom.pmf(np.arange(others + 1), others, u), times))
+
+    if group_rate_per_s * float(times[-1]) >= 1.0:
+        return float(times[-1]), group_rate_per_s * float(times[-1])
+    # f(u) = rate D(u) - u is positive at 0 and negative at 1; D is a polynomial close to
+    # linear in u (step times grow about linearly with the busy groups): one root.
+    u = float(brentq(lambda x: group_rate_per_s * service(x) - x, 0.0, 1.0, xtol=SERVICE_XTOL))
+    return service(u), u
 
 
 def prefill_breakdown_s(
@@ -112,10 +186,11 @@ def prefill_breakdown_s(
     _check_split(input_tokens, cached_tokens)
     chunks = _chunks(deployed, input_tokens, cached_tokens)
     budget = deployed.deployment.max_batched_tokens
-    # Full chunks in one vectorised call (as prefill_time_s), the remainder on its own.
+    # Full chunks in one vectorised call (as prefill_time_s), the remainder on its own;
+    # one DP group busy (a prompt alone).
     full_ends = np.asarray([end for tokens, end in chunks if tokens == budget], dtype=np.int64)
-    steps = [prefill_chunk(deployed, budget, full_ends)] if full_ends.size else []
-    steps += [prefill_chunk(deployed, t, np.int64(end)) for t, end in chunks if t != budget]
+    steps = [prefill_chunk(deployed, budget, full_ends, 1)] if full_ends.size else []
+    steps += [prefill_chunk(deployed, t, np.int64(end), 1) for t, end in chunks if t != budget]
     for step in steps:
         shape = np.shape(step.time_s)
         for name, t in step.by_operator_s.items():

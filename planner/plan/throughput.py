@@ -5,7 +5,8 @@ TPOT = decode step time / tokens emitted per step per sequence (1 + MTP acceptan
 
 Sizing for a request rate (per replica: lambda = rate / replicas), with s(B) the decode
 step of B sequences at the mean context, t the tokens a step emits per sequence and
-p = prefill_time / attention_dp the replica time one request's prefill takes:
+p = prefill_time / attention_dp the replica time one request's prefill takes when every
+attention-DP group prefills (its full token budget, the capacity figure):
 - prefill occupies rho_p = lambda p of the replica's time, and decoding sequences wait
   through it, so the TPOT they see is s(B) / (t (1 - rho_p));
 - the decode batch follows from Little's law, B = ceil(lambda x output_tokens x TPOT), the
@@ -18,9 +19,13 @@ p = prefill_time / attention_dp the replica time one request's prefill takes:
 - a replica count is feasible when TPOT meets the SLO, B fits the KV pool and
   max_num_seqs (per attention-DP engine, as vLLM and SGLang apply it), and rho_p stays
   under PREFILL_UTILISATION_LIMIT (headroom for queueing);
-- TTFT adds the wait of an M/D/1 queue per attention-DP engine (``planner.plan.queueing``:
-  mean rho_p / (2 (1 - rho_p)) x prefill_time, and any percentile); with a TTFT SLO the
-  count grows until the chosen percentile meets it.
+- TTFT is a prompt's prefill D plus the wait of an M/D/1 queue per attention-DP engine
+  (``planner.plan.queueing``: mean u / (2 (1 - u)) x D, and any percentile), where D and
+  the engine's prefill utilisation u come from ``planner.plan.prefill.prefill_service``:
+  a prompt prefilled while fewer DP groups prefill is quicker (its experts and
+  all-to-all carry fewer tokens), so D is the lone-prompt time at low load and tends to
+  the all-groups time as u -> 1; with a TTFT SLO the count grows until the chosen
+  percentile meets it.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from planner.errors import KvplanError
 from planner.plan.deployed import Deployed
 from planner.plan.memory import MemoryBudget, max_concurrent_sequences, memory_budget
 from planner.plan.perf import StepModel, decode_step, step_model
-from planner.plan.prefill import cached_prompt_tokens, prefill_time_s
+from planner.plan.prefill import cached_prompt_tokens, prefill_service, prefill_times_by_busy_s
 from planner.plan.queueing import mean_wait, wait_quantile
 
 FloatArray = NDArray[np.float64]
@@ -237,13 +242,34 @@ class ReplicaTimes:
     input_tokens: int
     output_tokens: int
     cached_tokens: int
-    prefill_s: float  # one prompt alone, its uncached part
+    prefill_by_busy_s: FloatArray  # one prompt while k = 1..DP groups prefill (index k-1)
     curve_context_tokens: int  # the context the decode curve is timed at
 
     @property
+    def prefill_s(self) -> float:
+        """One prompt alone on an idle replica (its uncached part): TTFT without queueing."""
+        return float(self.prefill_by_busy_s[0])
+
+    @property
     def prefill_share_s(self) -> float:
-        """Replica time one request's prefill takes (DP groups prefill side by side)."""
-        return self.prefill_s / self.deployed.attention_dp
+        """Replica time one request's prefill takes when every DP group prefills side by
+        side (the replica's prefill capacity at its full token budget)."""
+        return float(self.prefill_by_busy_s[-1]) / self.deployed.attention_dp
+
+    def prefill_service(self, requests_per_s_per_replica: float) -> tuple[float, float]:
+        """(mean prefill time of a prompt, an engine's prefill utilisation) at this load
+        (``planner.plan.prefill.prefill_service``, each DP engine taking 1/DP of it)."""
+        groups = self.deployed.attention_dp
+        return prefill_service(self.prefill_by_busy_s, requests_per_s_per_replica / groups)
+
+    def ttft_s(
+        self, requests_per_s_per_replica: float, servers: int, percentile: float | None
+    ) -> float:
+        """Prefill plus the queue's wait (mean, or at ``percentile``) at this load per
+        replica, for a queue of ``servers`` DP engines fed by one router (1: each engine
+        its own queue)."""
+        service_s, utilisation = self.prefill_service(requests_per_s_per_replica)
+        return service_s + queue_wait_s(service_s, servers, utilisation, percentile)
 
     @property
     def best_tpot_s(self) -> float:
@@ -285,7 +311,7 @@ def replica_times(
         mean_input_tokens,
         mean_output_tokens,
         cached,
-        prefill_time_s(deployed, mean_input_tokens, cached),
+        prefill_times_by_busy_s(deployed, mean_input_tokens, cached),
         average,
     )
 
@@ -358,8 +384,7 @@ def size_with(
     if ttft_slo_s is not None:
 
         def ttft_ok(n: int) -> bool:
-            rho = requests_per_s / n * share_s
-            return prefill_s + queue_wait_s(prefill_s, 1, rho, ttft_percentile) <= ttft_slo_s
+            return times.ttft_s(requests_per_s / n, 1, ttft_percentile) <= ttft_slo_s
 
         replicas = fewest_meeting(replicas, ttft_ok)
     rate = requests_per_s / replicas
@@ -371,12 +396,12 @@ def size_with(
         replicas,
         batch,
         rate,
-        prefill_s + queue_wait_s(prefill_s, 1, rho, None),
+        times.ttft_s(rate, 1, None),
         tpot,
         replicas * times.deployed.gpus,
         rho,
         ttft_percentile,
-        prefill_s + queue_wait_s(prefill_s, 1, rho, ttft_percentile),
+        times.ttft_s(rate, 1, ttft_percentile),
         prefill_s,
     )
 

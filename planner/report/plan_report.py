@@ -97,7 +97,10 @@ def plan_report(
     prefill_tps = prefill_tokens_per_s(deployed, prompt_tokens, cached_tokens)
     usd_hour = deployed.gpu.price_usd_per_hour * deployed.gpus
     ttft_s = prefill_time_s(deployed, prompt_tokens, cached_tokens)
-    lifetime_s = ttft_s + output_tokens * point.tpot_s
+    # A cached token's rent is priced at full load (as the other prices): its prompt
+    # prefilled while every DP group prefills.
+    busy_ttft_s = prefill_time_s(deployed, prompt_tokens, cached_tokens, deployed.attention_dp)
+    lifetime_s = busy_ttft_s + output_tokens * point.tpot_s
     cached_bytes = float(sequence_bytes_per_gpu(deployed, max(context_tokens, 1))) / max(
         context_tokens, 1
     )

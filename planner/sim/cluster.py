@@ -24,7 +24,7 @@ from planner.plan.perf import StepModel
 from planner.schema import HostTierSpec, Scenario
 from planner.sim.metrics import TimeSeries
 from planner.sim.mtp import MTPDecoding
-from planner.sim.replica import Replica, ReplicaConfig
+from planner.sim.replica import Replica, ReplicaConfig, link_dp_groups
 from planner.sim.request import (
     FINISHED,
     REJECT_TOO_LONG_FOR_KV,
@@ -154,6 +154,7 @@ class Cluster:
             Replica(i, self.env, self.config, self.step_model, self._on_finish)
             for i in range(engines)
         ]
+        link_dp_groups(self.replicas, self.groups_per_replica)
         attach_mtp(self.replicas, self.deployed, self.step_model, scenario.seed)
         self.router = Router(scenario.router, self.replicas)
         self.requests: list[Request] = []

@@ -32,7 +32,7 @@ from planner.plan.perf import StepModel
 from planner.schema import PoolSpec, Scenario
 from planner.sim.cluster import Cluster, attach_mtp, replica_config
 from planner.sim.metrics import TimeSeries
-from planner.sim.replica import Replica, ReplicaConfig
+from planner.sim.replica import Replica, ReplicaConfig, link_dp_groups
 from planner.sim.request import REJECT_TOO_LONG_FOR_KV, REJECT_TOO_LONG_FOR_MODEL, Request
 from planner.sim.router import Router
 from planner.sim.workload import Workload
@@ -104,6 +104,7 @@ class DisaggCluster(Cluster):
             Replica(first_index + i, self.env, config, step_model, self._on_finish)
             for i in range(pool.replicas * deployed.attention_dp)
         ]
+        link_dp_groups(engines, deployed.attention_dp)
         return engines, config
 
     def _link(self, prefill: PoolSpec, decode: PoolSpec) -> float:

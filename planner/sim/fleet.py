@@ -20,7 +20,7 @@ import simpy
 
 from planner.plan.deployed import Deployed
 from planner.plan.perf import StepModel
-from planner.sim.replica import Replica, ReplicaConfig
+from planner.sim.replica import Replica, ReplicaConfig, link_dp_groups
 from planner.sim.request import Request
 from planner.sim.router import Router
 
@@ -120,6 +120,7 @@ class Fleet:
             Replica(first + g, self.env, self.config, self.step_model, self._finished)
             for g in range(self.groups)
         ]
+        link_dp_groups(slot.engines, self.groups)
         for engine in slot.engines:
             self._engine_slot[engine.index] = slot
             self.accepting.append(engine)

@@ -77,6 +77,17 @@ class Jump:
         return len(self.ends_s)
 
 
+def link_dp_groups(engines: list[Replica], groups: int) -> None:
+    """Engines ``k * groups .. (k + 1) * groups - 1`` are the attention-DP engines of one
+    replica (their ``peers``)."""
+    if groups <= 1:
+        return
+    for start in range(0, len(engines), groups):
+        peers = engines[start : start + groups]
+        for engine in peers:
+            engine.peers = peers
+
+
 class Replica:
     def __init__(
         self,
@@ -110,6 +121,10 @@ class Replica:
         # Disaggregated prefill (planner.sim.disagg): called when a request's prompt is
         # done (its first token emitted); the request then leaves this engine.
         self.on_prefilled: Callable[[Request, float], None] | None = None
+        # The attention-DP engines of this engine's replica, itself included (empty: none):
+        # their steps are one collective step, so a prefill step's experts see only the
+        # busy engines' tokens (link_dp_groups).
+        self.peers: list[Replica] = []
         self.process = env.process(self._loop())
 
     def _new_pool(self) -> BlockPool:
@@ -389,7 +404,10 @@ class Replica:
         sampled = len(decode) + sum(
             1 for r, t in chunks if r.computed_tokens + t >= r.prefill_target
         )
-        base = model.step_overhead_s + model.linear_time_s(tokens, sampled)
+        # A prefill step while some DP engines idle: only the busy ones' tokens reach the
+        # experts (decode-only steps keep the all-busy time, as a fast-mode jump does).
+        busy = sum(1 for p in self.peers if p.busy) if chunks and self.peers else None
+        base = model.step_overhead_s + model.linear_time_s(tokens, sampled, busy)
         if not chunks:
             return base + float(model.decode_attention_time_s(self._decode_contexts(decode)))
         spans = [(t, r.computed_tokens + t) for r, t in chunks]

@@ -75,8 +75,10 @@ def test_no_cache_equals_the_plain_prefill():
     deployed = Deployed.build(
         load_model("deepseek-v3.2"), load_gpu("h200"), Deployment(tensor_parallel=1)
     )
+    # perf.prefill_time_s times a chunk in every DP group at once (its all-busy default).
+    groups = deployed.attention_dp
     for prompt in (1000, 8192, 20_000):
-        assert prefill_time_s(deployed, prompt) == pytest.approx(
+        assert prefill_time_s(deployed, prompt, 0, groups) == pytest.approx(
             perf_prefill_time_s(deployed, prompt), rel=1e-12
         )
 

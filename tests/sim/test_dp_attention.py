@@ -1,5 +1,5 @@
 """Data-parallel attention in the simulator: each DP group of a replica is its own engine
-(own KV pool, queue and token budget), timed as if every group ran the same load."""
+(own KV pool, queue and token budget), timed as if every busy group ran the same load."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from planner import load_model
 from planner.hardware import load_gpu
 from planner.plan.deployed import Deployed
 from planner.plan.memory import max_concurrent_sequences
-from planner.plan.perf import prefill_time_s
+from planner.plan.prefill import prefill_time_s
 from planner.schema import Deployment, Scenario
 from planner.sim.request import REJECT_TOO_LONG_FOR_KV
 from planner.sim.run import run_scenario
@@ -40,8 +40,10 @@ def _single_request(
 @pytest.mark.parametrize("tp", [8, 1])
 def test_single_prompt_ttft_matches_the_plan(tmp_path, tp):
     # One 128K-token prompt on V3.2, 8 x H200: the simulator's TTFT is the plan layer's
-    # chunked prefill time, with plain TP 8 and with DP attention (TP 1, 8 groups). The
-    # plan charges the LM head on every chunk, the simulator only on the last: <0.5% apart.
+    # chunked prefill time on an idle replica, with plain TP 8 and with DP attention (TP 1,
+    # 8 groups: the prompt's group prefills while the 7 others idle, so its experts see one
+    # group's tokens, in the plan and in the simulator). The plan charges the LM head on
+    # every chunk, the simulator only on the last: <0.5% apart.
     deployed = Deployed.build(
         load_model("deepseek-v3.2"),
         load_gpu("h200"),
