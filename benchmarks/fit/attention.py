@@ -37,12 +37,16 @@ from planner.plan.perf import ATTENTION_MATH_DTYPE, StepModel
 from planner.schema import Deployment, GQASpec
 
 BF16 = "bfloat16"
-# AIConfigurator model column -> kvplan catalog model.
+# AIConfigurator model column -> kvplan catalog model. The tables name V4-Pro two ways:
+# "sgl-project/DeepSeek-V4-Pro-FP8" (H100/H200, TensorRT-LLM on B200) and
+# "deepseek-ai/DeepSeek-V4-Pro" (vLLM and SGLang on B200); both are the same checkpoint's
+# shapes (128 query heads, 1024 o-LoRA, 16 output groups).
 MODELS = {
     "deepseek-ai/DeepSeek-V3": "deepseek-v3",
     "deepseek-ai/DeepSeek-V3.2": "deepseek-v3.2",
     "sgl-project/DeepSeek-V4-Flash-FP8": "deepseek-v4-flash",
     "sgl-project/DeepSeek-V4-Pro-FP8": "deepseek-v4-pro",
+    "deepseek-ai/DeepSeek-V4-Pro": "deepseek-v4-pro",
 }
 
 

@@ -30,15 +30,21 @@ SELECTION = (
 # vLLM's block-FP8 GEMM rows carry a per-call floor (about 60-85 us on H100/H200, 150 us
 # on B200, whatever the shape) that vLLM's own attention-module tables (the same GEMMs
 # inside a module forward, measured by the same collector) do not show: a host-side cost
-# a CUDA-graph replay does not pay. For these, the curve is fitted to the rows at least
-# FLOOR_MARGIN x the table's fastest row (where GPU time dominates), with the fixed time
-# of the engine's per-tensor FP8 GEMMs (the same kernel family without the block-quant
-# call).
+# a CUDA-graph replay does not pay. For these, the curve is fitted to the rows whose
+# roofline time (FLOPs at the GPU's dense peak, or bytes at its HBM bandwidth, whichever is
+# longer) is at least FLOOR_MARGIN x the table's fastest row: there the GPU's own work
+# outlasts the floor whatever the kernel's efficiency, so the row times the kernel. (An
+# earlier selection kept rows whose *measured* time cleared the margin: on B200 these are
+# almost all large-M rows plus floor-noise rows, and the curve fitted to them was 2.2x
+# slower than the table on its own GPU-bound rows of M <= 512, the decode shapes.) The
+# fixed time is that of the engine's per-tensor FP8 GEMMs (the same kernel family without
+# the block-quant call).
 HOST_FLOOR = {("vllm", "fp8_block")}
 FLOOR_MARGIN = 2.0
 FLOOR_SELECTION = (
-    "; rows >= {floor_us:.0f} us only ({margin:.0f} x the fastest row: below it a per-call "
-    "host floor that vLLM's module tables contradict), fixed time from the fp8 curve"
+    "; rows whose roofline time at the GPU's peaks is >= {floor_us:.0f} us only "
+    "({margin:.0f} x the fastest row: below it a per-call host floor that vLLM's module "
+    "tables contradict), fixed time from the fp8 curve"
 )
 
 
@@ -62,7 +68,8 @@ def fit_gemm(system: str, engine: str, gpu: GPU) -> tuple[dict[str, dict], list[
         selection = SELECTION.format(dtype=dtype)
         if (engine, dtype) in HOST_FLOOR and "fp8" in out:
             floor_s = FLOOR_MARGIN * float(measured.min())
-            keep = measured >= floor_s
+            roofline_s = np.maximum(2 * m * n * k / peak, nbytes / bw)
+            keep = roofline_s >= floor_s
             m, n, k, nbytes, measured = m[keep], n[keep], k[keep], nbytes[keep], measured[keep]
             latency = float(out["fp8"]["latency_us"])
             result = fit(
