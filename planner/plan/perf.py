@@ -31,6 +31,7 @@ sequences; the FFN (experts over all GPUs) sees every token of the replica.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 
@@ -48,6 +49,9 @@ from planner.plan.memory import shard_of
 from planner.schema import LayerSpec, MoEFFNSpec
 
 FloatArray = NDArray[np.float64]
+# Integers up to 2**53 are exact in float64, so are sums of them that stay below it.
+EXACT_FLOAT_INTEGER = 2.0**53
+CHUNK_CACHE_ENTRIES = 1 << 16  # prefill chunks whose work StepModel keeps (a few MB)
 BF16_BYTES = 2
 FP8_BYTES = 1
 FP32_BYTES = 4
@@ -808,21 +812,42 @@ class StepModel:
             )
         return out
 
+    @cached_property
+    def _decode_terms(self) -> tuple[NDArray[np.intp], NDArray[np.intp], FloatArray]:
+        """The decode constants as vectors over the time terms, in the order they are
+        added (per kind: the attention kernel, then its indexer kernel): the work-table
+        rows of FLOPs and of bytes, and rows of s per FLOP (attention + per query), s per
+        byte, fixed s, s per sequence and layers."""
+        rows: list[tuple[int, int]] = []
+        consts: list[tuple[float, float, float, float, float]] = []
+        for i, (kind, count, k) in enumerate(self._decode_constants):
+            rows.append((4 * i, 4 * i + 1))
+            consts.append((k[2] + k[3], k[4], k[0], k[1], float(count)))
+            if kind.has_indexer:
+                rows.append((4 * i + 2, 4 * i + 3))
+                consts.append((k[7] + k[8], k[9], k[5], k[6], float(count)))
+        r = np.array(rows, dtype=np.intp).T
+        return r[0], r[1], np.array(consts, dtype=np.float64).T
+
     def decode_attention_time_s(self, contexts: ArrayLike, axis: int = 0) -> FloatArray | float:
         """Attention time of a decode batch (one query per sequence) whose sequences have
         these contexts, summed over ``axis`` (a 2-D array gives one time per column). Same
-        curves as attention_timeline, written for the simulator's hot loop."""
+        curves as attention_timeline, written for the simulator's hot loop: per term
+        (a kind's attention or indexer kernel) layers x (max(FLOPs x s per FLOP, bytes x s
+        per byte) + fixed + per sequence x sequences), the terms added in order."""
         c = np.asarray(contexts, dtype=np.int64)
         n = c.shape[axis] if c.ndim else 1
-        total: FloatArray | float = 0.0
-        sums = self.decode_work_sums(c, axis)
-        for (kind, count, k), w in zip(self._decode_constants, sums, strict=True):
-            # One query per sequence: FLOPs per query = FLOPs.
-            main = np.maximum(w[0] * (k[2] + k[3]), w[1] * k[4])
-            total = total + count * (main + k[0] + k[1] * n)
-            if kind.has_indexer:
-                index = np.maximum(w[2] * (k[7] + k[8]), w[3] * k[9])
-                total = total + count * (index + k[5] + k[6] * n)
+        # Summed work with the rows (FLOPs, main bytes, indexer FLOPs, indexer bytes per
+        # kind) on the last axis.
+        w = self._work_table.sums_last(c, axis)
+        if w is None:
+            w = np.moveaxis(np.concatenate(self.decode_work_sums(c, axis)), 0, -1)
+        flops_row, bytes_row, (per_flop, per_byte, fixed, per_seq, layers) = self._decode_terms
+        # One query per sequence: FLOPs per query = FLOPs.
+        main = np.maximum(w[..., flops_row] * per_flop, w[..., bytes_row] * per_byte)
+        terms = layers * (main + fixed + per_seq * n)
+        # Added left to right (np.add.accumulate is sequential), as a loop over terms would.
+        total: FloatArray = np.add.accumulate(terms, axis=-1)[..., -1]
         return total
 
     def mixed_attention_time_s(
@@ -836,24 +861,17 @@ class StepModel:
         if not chunks:
             return total
         n = len(chunks)
+        parts = [self._chunk_parts(tokens, end) for tokens, end in chunks]
         for i, (kind, count, k) in enumerate(self._prefill_constants):
             flops = per_query = nbytes = iflops = iper_query = ibytes = 0.0
-            for tokens, end in chunks:
-                # A chunk reads the cache at its end context as a decode would.
-                read = self._work_table.at(end)
-                if read is None:
-                    index_bytes = float(kind.index_read_bytes(end))
-                    main_bytes = float(kind.read_bytes(end)) - index_bytes
-                else:
-                    main_bytes, index_bytes = read[4 * i + 1], read[4 * i + 3]
-                f = float(kind.attn_flops(tokens, end))
+            for part in parts:
+                f, fq, main_bytes, fi, fiq, index_bytes = part[i]
                 flops += f
-                per_query += f / tokens
+                per_query += fq
                 nbytes += main_bytes
                 if kind.has_indexer:
-                    fi = float(kind.indexer_flops(tokens, end))
                     iflops += fi
-                    iper_query += fi / tokens
+                    iper_query += fiq
                     ibytes += index_bytes
             main = max(flops * k[2] + per_query * k[3], nbytes * k[4])
             total += count * (main + k[0] + k[1] * n)
@@ -861,6 +879,36 @@ class StepModel:
                 index = max(iflops * k[7] + iper_query * k[8], ibytes * k[9])
                 total += count * (index + k[5] + k[6] * n)
         return total
+
+    def _chunk_parts(self, tokens: int, end: int) -> list[tuple[float, ...]]:
+        """Per kind, a prefill chunk's FLOPs, FLOPs per query, main read bytes, indexer
+        FLOPs, indexer FLOPs per query and indexer read bytes (a chunk reads the cache at
+        its end context as a decode would). Kept by exact (tokens, end): the simulator
+        meets the same chunks again (a shared prompt, a whole token budget)."""
+        cache = self._chunk_cache
+        key = (tokens, end)
+        parts = cache.get(key)
+        if parts is not None:
+            return parts
+        read = self._work_table.at(end)
+        parts = []
+        for i, (kind, _) in enumerate(self.kinds):
+            if read is None:
+                index_bytes = float(kind.index_read_bytes(end))
+                main_bytes = float(kind.read_bytes(end)) - index_bytes
+            else:
+                main_bytes, index_bytes = read[4 * i + 1], read[4 * i + 3]
+            f = float(kind.attn_flops(tokens, end))
+            fi = float(kind.indexer_flops(tokens, end)) if kind.has_indexer else 0.0
+            parts.append((f, f / tokens, main_bytes, fi, fi / tokens, index_bytes))
+        if len(cache) >= CHUNK_CACHE_ENTRIES:
+            cache.clear()
+        cache[key] = parts
+        return parts
+
+    @cached_property
+    def _chunk_cache(self) -> dict[tuple[int, int], list[tuple[float, ...]]]:
+        return {}
 
 
 class DecodeWorkTable:
@@ -877,6 +925,8 @@ class DecodeWorkTable:
     def __init__(self, kinds: list[tuple[AttentionKind, int]]) -> None:
         self.kinds = kinds
         self.table: FloatArray = np.zeros((4 * len(kinds), 0), dtype=np.float64)
+        self.by_context: FloatArray = self.table.T  # the table, one row per context
+        self.largest = math.inf  # largest |value| if all are whole numbers, else inf
 
     def _grow(self, needed: int) -> bool:
         if needed <= self.table.shape[1]:
@@ -894,6 +944,9 @@ class DecodeWorkTable:
         self.table = np.ascontiguousarray(
             np.stack([np.broadcast_to(np.asarray(r, dtype=np.float64), (size,)) for r in rows])
         )
+        self.by_context = np.ascontiguousarray(self.table.T)
+        whole = bool(np.all(np.floor(self.table) == self.table))
+        self.largest = float(np.abs(self.table).max()) if whole else math.inf
         return True
 
     def at(self, context: int) -> list[float] | None:
@@ -909,6 +962,19 @@ class DecodeWorkTable:
             return None
         gathered = self.table[:, contexts]
         return np.asarray(gathered.sum(axis=axis + 1), dtype=np.float64)
+
+    def sums_last(self, contexts: NDArray[np.int64], axis: int) -> FloatArray | None:
+        """``sums`` with the rows on the last axis. Where every value in the table is a
+        whole number and no sum can reach 2**53, each partial sum is exact in float64,
+        so the sums are the same in any order: one gather from a row-major copy of the
+        table (``np.take``, the simulator's hot path); otherwise ``sums``' order."""
+        if contexts.size == 0 or not self._grow(int(contexts.max()) + 1):
+            return None
+        if contexts.size * self.largest < EXACT_FLOAT_INTEGER:
+            summed: FloatArray = np.take(self.by_context, contexts, axis=0).sum(axis=axis)
+            return summed
+        ordered: FloatArray = np.moveaxis(self.table[:, contexts].sum(axis=axis + 1), 0, -1)
+        return ordered
 
 
 def _rope_dims(kind: AttentionKind) -> int:
