@@ -792,7 +792,7 @@ class StepModel:
 
     @cached_property
     def _work_table(self) -> DecodeWorkTable:
-        return DecodeWorkTable(self.kinds)
+        return DecodeWorkTable(self.kinds, self._decode_terms[0].tolist())
 
     def decode_work_sums(self, contexts: ArrayLike, axis: int = 0) -> list[FloatArray]:
         """Per kind, the summed decode work (one query each) of sequences at these contexts
@@ -813,21 +813,24 @@ class StepModel:
         return out
 
     @cached_property
-    def _decode_terms(self) -> tuple[NDArray[np.intp], NDArray[np.intp], FloatArray]:
+    def _decode_terms(self) -> tuple[NDArray[np.intp], FloatArray]:
         """The decode constants as vectors over the time terms, in the order they are
         added (per kind: the attention kernel, then its indexer kernel): the work-table
-        rows of FLOPs and of bytes, and rows of s per FLOP (attention + per query), s per
-        byte, fixed s, s per sequence and layers."""
-        rows: list[tuple[int, int]] = []
+        rows of every term's FLOPs then of every term's bytes, and rows of s per FLOP
+        (attention + per query), s per byte, fixed s, s per sequence and layers."""
+        flops_rows: list[int] = []
+        bytes_rows: list[int] = []
         consts: list[tuple[float, float, float, float, float]] = []
         for i, (kind, count, k) in enumerate(self._decode_constants):
-            rows.append((4 * i, 4 * i + 1))
+            flops_rows.append(4 * i)
+            bytes_rows.append(4 * i + 1)
             consts.append((k[2] + k[3], k[4], k[0], k[1], float(count)))
             if kind.has_indexer:
-                rows.append((4 * i + 2, 4 * i + 3))
+                flops_rows.append(4 * i + 2)
+                bytes_rows.append(4 * i + 3)
                 consts.append((k[7] + k[8], k[9], k[5], k[6], float(count)))
-        r = np.array(rows, dtype=np.intp).T
-        return r[0], r[1], np.array(consts, dtype=np.float64).T
+        rows = np.array(flops_rows + bytes_rows, dtype=np.intp)
+        return rows, np.array(consts, dtype=np.float64).T
 
     def decode_attention_time_s(self, contexts: ArrayLike, axis: int = 0) -> FloatArray | float:
         """Attention time of a decode batch (one query per sequence) whose sequences have
@@ -839,12 +842,13 @@ class StepModel:
         n = c.shape[axis] if c.ndim else 1
         # Summed work with the rows (FLOPs, main bytes, indexer FLOPs, indexer bytes per
         # kind) on the last axis.
+        rows, (per_flop, per_byte, fixed, per_seq, layers) = self._decode_terms
         w = self._work_table.sums_last(c, axis)
         if w is None:
-            w = np.moveaxis(np.concatenate(self.decode_work_sums(c, axis)), 0, -1)
-        flops_row, bytes_row, (per_flop, per_byte, fixed, per_seq, layers) = self._decode_terms
+            w = np.moveaxis(np.concatenate(self.decode_work_sums(c, axis)), 0, -1)[..., rows]
+        t = len(layers)
         # One query per sequence: FLOPs per query = FLOPs.
-        main = np.maximum(w[..., flops_row] * per_flop, w[..., bytes_row] * per_byte)
+        main = np.maximum(w[..., :t] * per_flop, w[..., t:] * per_byte)
         terms = layers * (main + fixed + per_seq * n)
         # Added left to right (np.add.accumulate is sequential), as a loop over terms would.
         total: FloatArray = np.add.accumulate(terms, axis=-1)[..., -1]
@@ -922,10 +926,11 @@ class DecodeWorkTable:
     MIN_CONTEXT = 1 << 12
     MAX_CONTEXT = 1 << 18
 
-    def __init__(self, kinds: list[tuple[AttentionKind, int]]) -> None:
+    def __init__(self, kinds: list[tuple[AttentionKind, int]], order: list[int]) -> None:
         self.kinds = kinds
+        self.order = order  # the rows, in the order sums_last returns them
         self.table: FloatArray = np.zeros((4 * len(kinds), 0), dtype=np.float64)
-        self.by_context: FloatArray = self.table.T  # the table, one row per context
+        self.by_context: FloatArray = self.table[order].T  # one row per context
         self.largest = math.inf  # largest |value| if all are whole numbers, else inf
 
     def _grow(self, needed: int) -> bool:
@@ -944,7 +949,7 @@ class DecodeWorkTable:
         self.table = np.ascontiguousarray(
             np.stack([np.broadcast_to(np.asarray(r, dtype=np.float64), (size,)) for r in rows])
         )
-        self.by_context = np.ascontiguousarray(self.table.T)
+        self.by_context = np.ascontiguousarray(self.table[self.order].T)
         whole = bool(np.all(np.floor(self.table) == self.table))
         self.largest = float(np.abs(self.table).max()) if whole else math.inf
         return True
@@ -964,16 +969,17 @@ class DecodeWorkTable:
         return np.asarray(gathered.sum(axis=axis + 1), dtype=np.float64)
 
     def sums_last(self, contexts: NDArray[np.int64], axis: int) -> FloatArray | None:
-        """``sums`` with the rows on the last axis. Where every value in the table is a
+        """``sums`` of the rows in ``order``, on the last axis. Where every value in the table is a
         whole number and no sum can reach 2**53, each partial sum is exact in float64,
         so the sums are the same in any order: one gather from a row-major copy of the
         table (``np.take``, the simulator's hot path); otherwise ``sums``' order."""
-        if contexts.size == 0 or not self._grow(int(contexts.max()) + 1):
+        if contexts.size == 0 or not self._grow(int(np.maximum.reduce(contexts, axis=None)) + 1):
             return None
         if contexts.size * self.largest < EXACT_FLOAT_INTEGER:
-            summed: FloatArray = np.take(self.by_context, contexts, axis=0).sum(axis=axis)
+            summed: FloatArray = np.add.reduce(self.by_context.take(contexts, axis=0), axis=axis)
             return summed
-        ordered: FloatArray = np.moveaxis(self.table[:, contexts].sum(axis=axis + 1), 0, -1)
+        rows = self.table[self.order]
+        ordered: FloatArray = np.moveaxis(rows[:, contexts].sum(axis=axis + 1), 0, -1)
         return ordered
 
 

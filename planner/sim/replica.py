@@ -68,6 +68,8 @@ class Jump:
     contexts: np.ndarray  # contexts at iteration 0
     ends_s: list[float]  # end time of each iteration
     remaining: np.ndarray  # output tokens each request had left at iteration 0
+    # Blocks iterations 1..j need beyond iteration 0, for each j (None: none ever needed).
+    need: np.ndarray | None
     allocated: int = 1  # iterations whose blocks are allocated (iteration 0 at schedule)
     emitted: int = 0  # iterations whose tokens are emitted
     applied: int = 0  # emitted iterations already added to the requests' ``generated``
@@ -147,11 +149,12 @@ class Replica:
         jump = self.jump
         total = self._outstanding_base
         if total is None:
-            total = 0
-            for r in self.running:
-                total += r.prefill_target - r.computed_tokens + r.output_tokens - r.generated
-            for r in self.waiting:
-                total += r.input_tokens + r.output_tokens
+            total = sum(
+                [
+                    r.prefill_target - r.computed_tokens + r.output_tokens - r.generated
+                    for r in self.running
+                ]
+            ) + sum([r.input_tokens + r.output_tokens for r in self.waiting])
             self._outstanding_base = total
         if jump is not None:
             total -= (jump.emitted - jump.applied) * len(jump.requests)
@@ -262,19 +265,18 @@ class Replica:
         # With MTP a decode feeds its last token and a draft: two tokens of the budget and
         # a KV slot for the draft.
         decode_tokens, draft_slot = (1, 0) if self.mtp is None else (2, 1)
-        if (
-            self.mtp is None
-            and running
-            and len(running) <= budget
-            and all(r.decoding for r in running)
-        ):
+        if self.mtp is None and running and len(running) <= budget:
+            decoding = [r.input_tokens + r.generated for r in running if r.decoding]
+        else:
+            decoding = []
+        if decoding and len(decoding) == len(running):
             # Every running request decodes one token: if the blocks they need all fit,
             # the loop below would allocate them in order with no preemption; do it at once.
-            contexts = np.array([r.input_tokens + r.generated for r in running], dtype=np.int64)
+            contexts = np.array(decoding, dtype=np.int64)
             held = np.array([len(r.shared_keys) + r.private_blocks for r in running])
-            need = -(-contexts // bs) - (held - state_blocks)
+            need = -(-contexts // bs) - held + state_blocks
             grow = np.flatnonzero(need > 0)
-            if int(need[grow].sum()) <= pool.free_blocks + len(pool.evictable):
+            if not grow.size or int(need[grow].sum()) <= pool.free_blocks + len(pool.evictable):
                 for j, blocks in zip(grow.tolist(), need[grow].tolist(), strict=True):
                     pool.allocate(blocks)
                     running[j].private_blocks += blocks
@@ -480,19 +482,21 @@ class Replica:
         contexts = self._decode_contexts(decode)
         remaining = np.array([r.output_tokens - r.generated for r in decode], dtype=np.int64)
         k = min(int(remaining.min()), MAX_JUMP_ITERATIONS)
-        if k > 1:
+        grid = contexts[:, None] + np.arange(k, dtype=np.int64)[None, :]
+        bs = self.config.block_tokens
+        need = None
+        # Iteration j needs a block beyond iteration 0's where j exceeds the tokens left
+        # in a request's last block.
+        if k > 1 and int(((-contexts) % bs).min()) < k - 1:
             # Blocks needed by iterations 1..k-1 beyond what iteration 0 allocated.
-            offsets = np.arange(k, dtype=np.int64)
-            grid = contexts[:, None] + offsets[None, :]
-            bs = self.config.block_tokens
             held = -(-contexts // bs)
             need = np.sum(-(-grid // bs) - held[:, None], axis=0)
             k = int(np.searchsorted(need, self.pool.available_blocks, side="right"))
             k = max(k, 1)
-        offsets = np.arange(k, dtype=np.int64)
+            grid = grid[:, :k]
         model = self.step_model
         base = model.step_overhead_s + model.linear_time_s(len(decode), len(decode))
-        attention = model.decode_attention_time_s(contexts[:, None] + offsets[None, :], axis=0)
+        attention = model.decode_attention_time_s(grid, axis=0)
         durations = base + np.asarray(attention, dtype=np.float64)
         # Sequential sums (np.add.accumulate adds left to right): now + d0, + d1, ...
         ends: list[float] = np.add.accumulate(np.concatenate(([now], durations)))[1:].tolist()
@@ -501,7 +505,7 @@ class Replica:
             # Stop at the first boundary at or after which the scheduler must act.
             cut = bisect.bisect_left(ends, deadline)
             ends = ends[: cut + 1]
-        return Jump(now, list(decode), contexts, ends, remaining)
+        return Jump(now, list(decode), contexts, ends, remaining, need)
 
     def _next_deadline(self, now: float) -> float | None:
         """Earliest time a waiting request changes state by itself: host load done
@@ -544,6 +548,11 @@ class Replica:
     def _commit(self, jump: Jump, started: int, done: int) -> None:
         """Allocate blocks for iterations [allocated, started) and emit the tokens of
         iterations [emitted, done)."""
+        need = jump.need
+        if started > jump.allocated and (
+            need is None or need[started - 1] == need[jump.allocated - 1]
+        ):
+            jump.allocated = started  # no request crosses a block boundary
         if started > jump.allocated:
             bs = self.config.block_tokens
             before = -(-(jump.contexts + jump.allocated - 1) // bs)
