@@ -416,10 +416,21 @@ class Replica:
         return base + model.mixed_attention_time_s(self._decode_contexts(decode), spans)
 
     def _wait_until(self, end_s: float) -> Generator[simpy.Event, Any, bool]:
-        """Wait for end_s; True if a cut event arrived first."""
-        self._cut = self.env.event()
-        result = yield self.env.timeout(end_s - self.env.now) | self._cut
-        return self._cut in result and self.env.now < end_s
+        """Wait for end_s; True if a cut event arrived first. The same events as
+        ``timeout | cut`` (the first of them to be processed triggers the event this
+        process waits on), without SimPy's condition bookkeeping."""
+        env = self.env
+        wake = env.event()
+        cut = self._cut = env.event()
+
+        def first(event: simpy.Event) -> None:
+            if not wake.triggered:
+                wake.succeed(event)
+
+        cut.callbacks.append(first)
+        env.timeout(end_s - env.now).callbacks.append(first)
+        fired = yield wake
+        return fired is cut and env.now < end_s
 
     def _run_single(
         self, decode: list[Request], chunks: list[tuple[Request, int]]
@@ -480,8 +491,9 @@ class Replica:
     # ------------------------------------------------------------------ fast mode
     def _plan_jump(self, decode: list[Request], now: float) -> Jump:
         contexts = self._decode_contexts(decode)
-        remaining = np.array([r.output_tokens - r.generated for r in decode], dtype=np.int64)
-        k = min(int(remaining.min()), MAX_JUMP_ITERATIONS)
+        left = [r.output_tokens - r.generated for r in decode]
+        remaining = np.array(left, dtype=np.int64)
+        k = min(min(left), MAX_JUMP_ITERATIONS)
         grid = contexts[:, None] + np.arange(k, dtype=np.int64)[None, :]
         bs = self.config.block_tokens
         need = None
