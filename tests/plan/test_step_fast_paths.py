@@ -103,3 +103,57 @@ def test_contexts_beyond_the_table_are_computed_directly():
     expected = float(model.attention_time_s(_reference_work(model, ctx, chunks)))
     assert model.mixed_attention_time_s(ctx, chunks) == pytest.approx(expected, rel=1e-12)
     assert model._work_table.table.shape[1] <= DecodeWorkTable.MAX_CONTEXT
+
+
+def _per_kind_loop_time(model: StepModel, contexts: np.ndarray, axis: int = 0) -> object:
+    """A second implementation of decode_attention_time_s, term by term: the work summed
+    in the table's original row layout (``DecodeWorkTable.sums``: a gather, numpy's own
+    summation order) and each kind's attention, then indexer, term added in a Python loop
+    (the form the simulator used before the vectorised one)."""
+    sums = model._work_table.sums(contexts, axis)
+    assert sums is not None
+    n = contexts.shape[axis]
+    total: object = 0.0
+    for i, (kind, count, k) in enumerate(model._decode_constants):
+        w = sums[4 * i : 4 * i + 4]
+        total = total + count * (np.maximum(w[0] * (k[2] + k[3]), w[1] * k[4]) + k[0] + k[1] * n)
+        if kind.has_indexer:
+            index = np.maximum(w[2] * (k[7] + k[8]), w[3] * k[9])
+            total = total + count * (index + k[5] + k[6] * n)
+    return total
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-tp{c[3]}" for c in CASES])
+@settings(max_examples=15, deadline=None)
+@given(contexts=contexts_st, k=st.integers(1, 40))
+def test_decode_time_is_bit_for_bit_the_term_loop(case, contexts, k):
+    # The simulator's results must not move when the step-time code is made faster: the
+    # whole-number work sums are exact in any order, and the terms are added in the same
+    # order with the same operations, so the two agree to the last bit.
+    model = _model(*case)
+    ctx = np.array(contexts, dtype=np.int64)
+    assert model.decode_attention_time_s(ctx) == _per_kind_loop_time(model, ctx)
+    grid = ctx[:, None] + np.arange(k)[None, :]
+    fast = np.asarray(model.decode_attention_time_s(grid, axis=0))
+    assert fast.tolist() == np.asarray(_per_kind_loop_time(model, grid)).tolist()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-tp{c[3]}" for c in CASES])
+def test_catalogue_work_tables_hold_whole_numbers(case):
+    # FLOPs and bytes per context are whole numbers for every catalogue model, so the
+    # simulator sums them in a fast order without changing a bit (sums_last).
+    table = _model(*case)._work_table
+    assert table._grow(DecodeWorkTable.MAX_CONTEXT)
+    assert table.largest * 4096 < 2.0**53  # 4,096 sequences at the longest context
+    assert np.array_equal(table.table, np.floor(table.table))
+
+
+def test_fractional_work_is_summed_in_the_original_order():
+    table = _model("llama-3.1-70b", "h100-sxm", 4, 4)._work_table
+    assert table._grow(8192)
+    table.table = table.table / 3.0  # not whole numbers: the fast order could round
+    table.by_context = np.ascontiguousarray(table.table[table.order].T)
+    table.largest = float("inf")
+    ctx = np.random.default_rng(0).integers(1, 8000, size=(200, 7))
+    expected = np.moveaxis(table.table[:, ctx].sum(axis=1), 0, -1)[..., table.order]
+    assert np.asarray(table.sums_last(ctx, 0)).tolist() == expected.tolist()
