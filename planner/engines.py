@@ -89,6 +89,12 @@ class EngineDefaults(_Frozen):
         description="DeepSeek-V4 (compressed attention) override of max_num_seqs for the "
         "whole server, split over its data-parallel engines",
     )
+    decodes_in_prefill_steps: bool = Field(
+        True,
+        description="running decodes take their token in the same step as a prefill chunk "
+        "(chunked prefill mixed with decode); false: prefill batches run alone and decodes "
+        "wait through them",
+    )
 
 
 class BlockSizes(_Frozen):

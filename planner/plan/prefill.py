@@ -175,6 +175,57 @@ def prefill_service(
     return service(u), u
 
 
+def decode_stall_share_s(
+    deployed: Deployed,
+    input_tokens: int,
+    cached_tokens: int,
+    batches: NDArray[np.int64],
+    all_busy_s: float | None = None,
+) -> NDArray[np.float64]:
+    """Per decode batch B (replica-wide): the time one prompt's prefill adds to the steps of
+    a replica decoding B sequences, as a share of the replica.
+
+    Where the engine runs decodes in the same step as a prefill chunk
+    (``decodes_in_prefill_steps``: vLLM, TensorRT-LLM), a chunk of c tokens turns a decode
+    step of B sequences into one over c + B q tokens: it adds linear(c + B q) - linear(B q)
+    plus the chunk's attention, and the decodes still emit their tokens in that step; the
+    weight reads and the step's fixed costs are shared. Summed over the prompt's chunks
+    (cut by the token budget as ``prefill_time_s`` cuts them, leaving out the decodes'
+    share of the budget).
+
+    Where prefill batches run alone (SGLang's default), decodes wait through the whole
+    prefill. With data-parallel attention the groups step together (the MoE layers'
+    collectives), so one group's chunk holds up every group's decodes unless the groups'
+    chunks happen to coincide; that is not modelled: such replicas keep the whole
+    all-groups prefill time per DP group (the share of ``packed_prefill_step_s``, which
+    assumes they coincide), not the smaller shared-step figure. ``all_busy_s``: that
+    all-groups prefill time, if already known."""
+    b = np.asarray(batches, dtype=np.float64)
+    groups = deployed.attention_dp
+    if not deployed.engine.profile.defaults.decodes_in_prefill_steps or groups > 1:
+        if all_busy_s is None:
+            all_busy_s = float(prefill_times_by_busy_s(deployed, input_tokens, cached_tokens)[-1])
+        return np.full(b.shape, all_busy_s / groups)
+    model = step_model(deployed)
+    q = deployed.query_tokens_per_step
+    drafts = b if deployed.deployment.mtp else 0.0
+    decode_tokens = b * q
+    base = model.linear_timeline(decode_tokens, drafts).total_s()
+    extra = np.zeros(b.shape)
+    sizes: dict[int, int] = {}
+    for tokens, _ in _chunks(deployed, input_tokens, cached_tokens):
+        sizes[tokens] = sizes.get(tokens, 0) + 1
+    for tokens, count in sizes.items():
+        # The chunk samples once (as prefill_chunk charges it).
+        mixed = model.linear_timeline(
+            decode_tokens + tokens, drafts, sampled_tokens=decode_tokens + 1
+        ).total_s()
+        extra = extra + count * (mixed - base)
+    work = prompt_attention_work(deployed, input_tokens, cached_tokens)
+    attention = float(model.attention_timeline(work).total_s())
+    return np.asarray(extra + attention, dtype=np.float64)
+
+
 def prefill_breakdown_s(
     deployed: Deployed, input_tokens: int, cached_tokens: int = 0
 ) -> dict[str, float]:

@@ -7,13 +7,16 @@ Sizing for a request rate (per replica: lambda = rate / replicas), with s(B) the
 step of B sequences at the mean context, t the tokens a step emits per sequence and
 p = prefill_time / attention_dp the replica time one request's prefill takes when every
 attention-DP group prefills (its full token budget, the capacity figure):
-- prefill occupies rho_p = lambda p of the replica's time, and decoding sequences wait
-  through it, so the TPOT they see is s(B) / (t (1 - rho_p));
+- prefill occupies rho_p = lambda p of the replica's time; decoding sequences are held
+  up x(B) per prompt (``planner.plan.prefill.decode_stall_share_s``): where the engine
+  runs them in the prefill chunk's own step (vLLM, TensorRT-LLM) only the time the chunk
+  adds to that step, otherwise (SGLang's default, and data-parallel attention, whose
+  groups step together) the whole p. The TPOT they see is s(B) / (t (1 - lambda x(B)));
 - the decode batch follows from Little's law, B = ceil(lambda x output_tokens x TPOT), the
   least fixed point of that equation (both grow together). A batch B holds the load when
-  B >= lambda x output x s(B) / (t (1 - lambda p)), i.e. up to
-      lambda_max(B) = B t / (output s(B) + B t p),
-  and meets a TPOT SLO while lambda <= (1 - s(B) / (t SLO)) / p; the most a replica can
+  B >= lambda x output x s(B) / (t (1 - lambda x(B))), i.e. up to
+      lambda_max(B) = B t / (output s(B) + B t x(B)),
+  and meets a TPOT SLO while lambda <= (1 - s(B) / (t SLO)) / x(B); the most a replica can
   take is the largest such lambda over B (vectorised over every B up to the cap), and the
   least B holding a given lambda is its batch;
 - a replica count is feasible when TPOT meets the SLO, B fits the KV pool and
@@ -41,7 +44,12 @@ from planner.errors import KvplanError
 from planner.plan.deployed import Deployed
 from planner.plan.memory import MemoryBudget, max_concurrent_sequences, memory_budget
 from planner.plan.perf import StepModel, decode_step, step_model
-from planner.plan.prefill import cached_prompt_tokens, prefill_service, prefill_times_by_busy_s
+from planner.plan.prefill import (
+    cached_prompt_tokens,
+    decode_stall_share_s,
+    prefill_service,
+    prefill_times_by_busy_s,
+)
 from planner.plan.queueing import mean_wait, wait_quantile
 
 FloatArray = NDArray[np.float64]
@@ -144,29 +152,53 @@ class DecodeCurve:
     def batches(self) -> NDArray[np.int64]:
         return np.arange(1, len(self.step_s) + 1)
 
-    def max_rate(self, output_tokens: int, prefill_share_s: float, tpot_slo_s: float) -> float:
+    def max_rate(
+        self,
+        output_tokens: int,
+        prefill_share_s: float,
+        tpot_slo_s: float,
+        stall_share_s: FloatArray | float | None = None,
+    ) -> float:
         """Most requests/s one replica takes with TPOT <= SLO and its batch within the cap
-        (0 when none): max over B of min(lambda_max(B), TPOT bound, utilisation bound)."""
+        (0 when none): max over B of min(lambda_max(B), TPOT bound, utilisation bound).
+        ``stall_share_s`` (per B, default ``prefill_share_s``): the replica time one
+        prompt's prefill holds the decodes up (``planner.plan.prefill``)."""
         if not len(self.step_s):
             return 0.0
         b = self.batches.astype(np.float64)
         t, s, p = self.tokens_per_step, self.step_s, prefill_share_s
-        lam = b * t / (output_tokens * s + b * t * p)
+        x = self._stall(p, stall_share_s)
+        lam = b * t / (output_tokens * s + b * t * x)
         slack = 1.0 - s / (t * tpot_slo_s)
+        lam = np.where(x > 0, np.minimum(lam, slack / np.where(x > 0, x, 1.0)), lam)
         if p > 0:
-            lam = np.minimum(lam, np.minimum(slack, PREFILL_UTILISATION_LIMIT) / p)
+            lam = np.minimum(lam, PREFILL_UTILISATION_LIMIT / p)
         lam = np.where(slack >= 0, lam, 0.0)
         return float(max(np.max(lam), 0.0))
 
+    def _stall(
+        self, prefill_share_s: float, stall_share_s: FloatArray | float | None
+    ) -> FloatArray:
+        x = prefill_share_s if stall_share_s is None else stall_share_s
+        return np.broadcast_to(np.asarray(x, dtype=np.float64), self.step_s.shape)
+
     def batch_at(
-        self, rate: float, output_tokens: int, prefill_share_s: float
+        self,
+        rate: float,
+        output_tokens: int,
+        prefill_share_s: float,
+        stall_share_s: FloatArray | float | None = None,
     ) -> tuple[int, float] | None:
         """(B, TPOT) at ``rate`` requests/s: the least B with ceil(rate x output x
-        TPOT(B)) <= B (the fixed point of Little's law); None beyond the cap."""
-        rho = rate * prefill_share_s
-        if not len(self.step_s) or rho >= 1:
+        TPOT(B)) <= B (the fixed point of Little's law); None beyond the cap or beyond the
+        prefill capacity."""
+        if not len(self.step_s) or rate * prefill_share_s >= 1:
             return None
-        tpot = self.step_s / (self.tokens_per_step * (1.0 - rho))
+        rho = rate * self._stall(prefill_share_s, stall_share_s)
+        held = rho < 1
+        tpot = np.where(
+            held, self.step_s / (self.tokens_per_step * np.where(held, 1.0 - rho, 1.0)), np.inf
+        )
         ok = np.ceil(rate * output_tokens * tpot * (1 - 1e-12)) <= self.batches
         if not np.any(ok):
             return None
@@ -244,6 +276,9 @@ class ReplicaTimes:
     cached_tokens: int
     prefill_by_busy_s: FloatArray  # one prompt while k = 1..DP groups prefill (index k-1)
     curve_context_tokens: int  # the context the decode curve is timed at
+    # Per decode batch B (aligned with curve.step_s): replica time one prompt's prefill
+    # holds the decodes up (planner.plan.prefill.decode_stall_share_s).
+    stall_share_s: FloatArray
 
     @property
     def prefill_s(self) -> float:
@@ -305,14 +340,17 @@ def replica_times(
             value=mean_input_tokens,
         )
     cached = cached_prompt_tokens(mean_input_tokens, prefix_hit_ratio)
+    curve = DecodeCurve.build(deployed, average, cap, tpot_limit_s)
+    by_busy = prefill_times_by_busy_s(deployed, mean_input_tokens, cached)
     return ReplicaTimes(
         deployed,
-        DecodeCurve.build(deployed, average, cap, tpot_limit_s),
+        curve,
         mean_input_tokens,
         mean_output_tokens,
         cached,
-        prefill_times_by_busy_s(deployed, mean_input_tokens, cached),
+        by_busy,
         average,
+        decode_stall_share_s(deployed, mean_input_tokens, cached, curve.batches, by_busy[-1]),
     )
 
 
@@ -380,7 +418,10 @@ def size_with(
     check_ttft_reachable(prefill_s, ttft_slo_s)
     share_s = times.prefill_share_s
     output = times.output_tokens
-    replicas = fewest_replicas(requests_per_s, times.curve.max_rate(output, share_s, tpot_slo_s))
+    stall_s = times.stall_share_s
+    replicas = fewest_replicas(
+        requests_per_s, times.curve.max_rate(output, share_s, tpot_slo_s, stall_s)
+    )
     if ttft_slo_s is not None:
 
         def ttft_ok(n: int) -> bool:
@@ -388,7 +429,7 @@ def size_with(
 
         replicas = fewest_meeting(replicas, ttft_ok)
     rate = requests_per_s / replicas
-    point = times.curve.batch_at(rate, output, share_s)
+    point = times.curve.batch_at(rate, output, share_s, stall_s)
     assert point is not None, "a feasible replica count holds its load"
     batch, tpot = point
     rho = rate * share_s
