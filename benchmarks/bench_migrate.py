@@ -130,6 +130,10 @@ def check_agreement(s: MigrationScenario, scheduler: str | None) -> bool:
         f"{check['total_usd_full']:,.0f} full vs {check['total_usd_hybrid']:,.0f} hybrid: "
         + ("agree" if ok else "DISAGREE")
     )
+    print(
+        "the same hours simulated in both runs (their windows warmed up differently) differ "
+        f"by up to {check['max_simulated_hour_usd_rel_diff']:.2%} in $: the autoscaler's state"
+    )
     at = check["max_usd_diff_at"]
     if at:
         print(

@@ -3,9 +3,10 @@
 For an hour, the fleet's open-loop requests are the ones its view routes or mirrors there
 (:meth:`planner.migrate.traffic.FleetView.placement`), with their prompt and output tokens
 in the fleet's tokens. Follow-up turns of multi-turn sessions are not drawn here (they
-depend on when earlier turns finish), so session classes are under-counted: this demand
-sizes fleets (the 'sized' policy, the autoscaler's first guess) and the hybrid's steady
-hours start from it and add the follow-ups measured in simulated windows.
+depend on when earlier turns finish): a session counts as its number of turns, each with
+its first turn's prompt and answer lengths, in the hour it starts. This demand sizes fleets
+(the 'sized' policy, the autoscaler's first guess); the hybrid's computed hours take their
+requests per session from simulated windows.
 """
 
 from __future__ import annotations
@@ -44,9 +45,12 @@ def hour_demand(s: MigrationScenario, view: FleetView, hour: int) -> HourDemand:
         here, mirrored = view.placement(block)
         chosen = here | mirrored
         prompt, output, _ = view.tokens(block)
-        requests.append(int(np.count_nonzero(chosen)))
-        inputs.append(int(prompt[chosen].sum()))
-        outputs.append(int(output[chosen].sum()))
+        # A session's turns each count as a request with its first turn's lengths (later
+        # turns' longer histories are mostly cached); a mirrored copy is one request.
+        turns = np.where(mirrored, 1, np.maximum(block.turns, 1))[chosen]
+        requests.append(int(turns.sum()))
+        inputs.append(int((prompt[chosen] * turns).sum()))
+        outputs.append(int((output[chosen] * turns).sum()))
     return HourDemand(requests, inputs, outputs)
 
 

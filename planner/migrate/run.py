@@ -38,7 +38,7 @@ from planner.migrate.simulate import (
     simulate_window,
 )
 from planner.migrate.summary import summarize
-from planner.migrate.timeline import FLEETS, TARGET, policy_spans
+from planner.migrate.timeline import FLEETS, SOURCE, TARGET, policy_spans
 from planner.migrate.traffic import FleetView
 from planner.parallel import map_tasks
 
@@ -137,7 +137,10 @@ def window_spans(s: MigrationScenario) -> list[tuple[str, int, int, float]]:
         )
         for start, end in stretches:
             for a, b in windows_of(s, start, end):
-                spans.append((fleet, a, b, s.simulation.lead_h if a > first else 0.0))
+                # The source served before hour 0: its first window starts warm too (its
+                # lead is drawn before the migration). The target starts empty.
+                lead = s.simulation.lead_h if a > first or fleet == SOURCE else 0.0
+                spans.append((fleet, a, b, lead))
     return spans
 
 
@@ -154,7 +157,9 @@ def plan_tasks(s: MigrationScenario) -> list[WindowTask]:
                 start_h=a,
                 end_h=b,
                 lead_s=lead_h * SECONDS_PER_HOUR,
-                replicas_at_start=start_count(s, fleet, a, sizers[fleet]),
+                replicas_at_start=start_count(
+                    s, fleet, math.floor(a - lead_h) if lead_h else a, sizers[fleet]
+                ),
                 sized_replicas=sized[fleet],
             )
         )

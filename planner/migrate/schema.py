@@ -64,10 +64,11 @@ class AutoscaleReplicas(Frozen):
     """Replicas follow the measured demand: every ``interval_s`` the planner sizes the fleet
     for the last interval's request rate divided by ``target_utilisation``, with its mean
     prompt, cached share and answer lengths (``size_replicas``), times a correction learned
-    from the SLO: raised 25% after an interval in which more than 2% of the requests
-    missed their TTFT SLO or were still queued (unless replicas are still provisioning),
-    decaying 3% per interval with under 0.5% late (where the planner finds the SLO out of
-    reach the count stays). New replicas serve after the
+    from the SLO, class by class: raised 25% when more than 1% of any one class's requests
+    over the last three intervals missed that class's TTFT SLO or are still queued past it
+    (every class's TTFT p99 held; not while replicas are still provisioning), decaying 3%
+    per interval while every class has under 0.25% late (where the planner finds the SLO
+    out of reach the count stays). New replicas serve after the
     fleet's provisioning delay; a scale-down waits until every decision of the last
     ``scale_down_delay_s`` agreed, and the removed replicas drain before they stop billing."""
 
@@ -288,9 +289,11 @@ Phase = Annotated[
 class SimulationSpec(Frozen):
     """How the timeline is computed.
 
-    ``full`` simulates every request of both fleets; ``hybrid`` simulates windows around
-    each cut-over (``lead_h`` before to ``settle_h`` after the ramp) and computes the steady
-    hours between them from the plan and the hit ratios those windows measured."""
+    ``full`` simulates every request of both fleets; ``hybrid`` simulates the target from
+    each cut-over's (and shadow's) start for ``settle_h`` hours and the source for the hour
+    before the first cut-over (each window after a ``lead_h`` warm-up), and computes every
+    other hour from the rows those windows measured and the autoscaler's rule
+    (:mod:`planner.migrate.hybrid`)."""
 
     mode: Literal["full", "hybrid"] = "full"
     window_h: float = Field(
@@ -301,7 +304,9 @@ class SimulationSpec(Frozen):
         "(run in parallel; each starts warm after lead_h); 0 = one window",
     )
     lead_h: float = Field(0.5, ge=0, le=24, description="warm-up simulated before a window")
-    settle_h: float = Field(3.0, gt=0, le=168, description="hybrid: simulated after a ramp")
+    settle_h: float = Field(
+        2.0, gt=0, le=168, description="hybrid: target hours simulated from a cut-over's start"
+    )
     drain_s: float = Field(600.0, ge=0, le=86_400, description="simulated after arrivals stop")
     fast: bool = Field(True, description="simulator fast mode (same results as exact)")
 

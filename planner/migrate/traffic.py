@@ -29,6 +29,7 @@ import numpy as np
 
 from planner.migrate.schema import (
     HOURS_PER_DAY,
+    MAX_MIGRATION_HOURS,
     SECONDS_PER_HOUR,
     MigrationClass,
     MigrationScenario,
@@ -72,6 +73,9 @@ _TURN_CONTENT = 30  # + ns
 # Request ids: (hour, class) blocks of 2^32 ids; mirrored copies and follow-ups above.
 _RID_BLOCK_BITS = 32
 _MAX_CLASSES_BITS = 8
+# Hours before hour 0 (a warm-up lead) draw as hour PRE_START_HOURS + hour: a whole number
+# of days (the same hour of the day) past the longest migration.
+PRE_START_HOURS = 24 * (MAX_MIGRATION_HOURS // 24 + 10)
 MIRROR_RID_OFFSET = 1 << 80
 FOLLOW_UP_RID_OFFSET = 1 << 100
 MAX_SESSION_TURNS = 1000
@@ -117,8 +121,18 @@ def _rng(seed: int, tag: int, *key: int) -> np.random.Generator:
 
 
 def draw_block(s: MigrationScenario, class_index: int, hour: int) -> Block:
+    """The class's open-loop draws in an hour. An hour before the migration (negative: the
+    source's warm-up lead before hour 0) is drawn as hour ``PRE_START_HOURS + hour``, past
+    any real hour and on the same hour of the day, and moved back to its own times: its
+    streams and request ids are its own."""
     cls = s.traffic.classes[class_index]
     seed = s.seed
+    if hour < 0:
+        if hour < -PRE_START_HOURS:
+            raise ValueError(f"hour {hour} is more than {PRE_START_HOURS} h before the start")
+        block = draw_block(s, class_index, PRE_START_HOURS + hour)
+        block.arrival_s = block.arrival_s - PRE_START_HOURS * SECONDS_PER_HOUR
+        return block
     key = (class_index, hour)
     start = hour * SECONDS_PER_HOUR
     grid = np.linspace(start, start + SECONDS_PER_HOUR, 61)

@@ -347,7 +347,7 @@ class Replica:
             available = self.pool.available_blocks - self.pool.idle_among(matched)
             if available - need < cfg.watermark_blocks:
                 break
-            if host and cfg.host_load_s_per_block > 0 and r.ready_s == 0.0:
+            if host and cfg.host_load_s_per_block > 0 and r.ready_s == -math.inf:
                 # Load from the host tier first; look again when it has arrived.
                 r.ready_s = now + host * cfg.host_load_s_per_block
                 break
@@ -360,7 +360,7 @@ class Replica:
             r.prefill_target = target
             r.computed_tokens = cached
             r.decoding = False
-            r.ready_s = 0.0
+            r.ready_s = -math.inf
             if not r.admitted_once:
                 r.admitted_once = True
                 r.cached_tokens = cached
@@ -620,7 +620,7 @@ class Replica:
             r.decoding = False
             r.shared_keys = []
             r.private_blocks = 0
-            r.ready_s = 0.0
+            r.ready_s = -math.inf
             r.reroutes += 1
             r.state = WAITING
         self.running = []

@@ -62,7 +62,7 @@ class Request:
     preemptions: int = 0
     reroutes: int = 0
     reject_reason: str = ""
-    ready_s: float = 0.0  # not schedulable before (host-tier loads)
+    ready_s: float = -math.inf  # not schedulable before (host-tier loads); -inf: now
     shared_keys: list[int] = field(default_factory=list)  # cache blocks it references
     shared_epoch: int = 0
     private_blocks: int = 0  # blocks it owns outright (includes its fixed state)

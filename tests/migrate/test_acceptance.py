@@ -159,3 +159,24 @@ def test_the_source_serves_from_hour_zero(doc):
     assert row["arrived"] > 600  # 0.2/s over an hour: about 720
     assert row["rejected"] == 0 and row["finished"] == row["arrived"]
     assert row["ttft_p99_s"] < 2.0
+
+
+def test_the_source_starts_warm_at_hour_zero(doc):
+    # The source served before the migration: its first window starts lead_h (0.5 h) before
+    # hour 0, drawn from the same traffic, and reports nothing from the lead. At 0.2
+    # requests/s its one replica has served ~360 requests of the one shared prompt by hour
+    # 0, so every request from hour 0 on finds the prompt's 4 blocks (2,048 tokens) cached,
+    # the first one included (a cold start would have found nothing).
+    s = parse_migration(doc, "m.yaml")
+    (task,) = [t for t in plan_tasks(s) if t.fleet == SOURCE]
+    assert task.start_h == 0 and task.lead_s == 1800
+    result = simulate_window(dataclasses.replace(task, keep_requests=True))
+    lead = [r for r in result.requests if r.arrival_s < 0]
+    hour0 = sorted(
+        (r for r in result.requests if 0 <= r.arrival_s < 3600), key=lambda r: r.arrival_s
+    )
+    assert len(lead) > 300 and hour0
+    assert all(r.cached_tokens == SYSTEM for r in hour0)
+    # Nothing from the lead is reported: hour 0's row counts hour 0's arrivals only (all
+    # finished at this light load).
+    assert result.rows[(0, 0)]["arrived"] == len(hour0)
