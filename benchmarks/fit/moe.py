@@ -74,6 +74,16 @@ SHAPE_SELECTION = (
     "moe_dtype == '{dtype}', hidden {h}, expert width {i}, {e} experts, top-{k}: every "
     "moe_tp x moe_ep, token count and routing of this shape; fastest kernel per row"
 )
+# One curve over every expert tensor-parallel size leaves a trend along that axis (each
+# rank's GEMMs are 1/moe_tp as wide): on TensorRT-LLM's tables the shape curves ran
+# expert-parallel rows (moe_tp 1, DP-attention decode) 1.26x slow and moe_tp 16 rows 0.55-0.68x
+# fast. Each shape also gets a curve per moe_tp with enough rows; the all-sizes curve stays
+# for the sizes without one.
+TP_SELECTION = (
+    "moe_dtype == '{dtype}', hidden {h}, expert width {i}, {e} experts, top-{k}, moe_tp "
+    "{tp}: every moe_ep, token count and routing of this shape and split; fastest kernel "
+    "per row"
+)
 
 
 def _fit_frame(frame: pd.DataFrame, fmt: str, math: str, gpu: GPU) -> Fit:
@@ -155,29 +165,43 @@ def fit_moe(system: str, engine: str, gpu: GPU) -> tuple[dict[str, dict], list[t
     return out, rows, table.version
 
 
+def _shape_entry(
+    cls: str, shape: tuple, fit_result: Fit, path: str, selection: str, **extra: int
+) -> dict:
+    h, i, e, k = shape
+    key = {
+        "gemm_class": cls,
+        "hidden_size": int(h),
+        "inter_size": int(i),
+        "num_experts": int(e),
+        "experts_per_token": int(k),
+    }
+    return key | extra | _curve(fit_result) | {"fit": fit_result.quality(path, selection)}
+
+
 def fit_moe_shapes(system: str, engine: str, gpu: GPU) -> tuple[list[dict], list[tuple], str]:
-    """A curve per expert shape with enough rows (engines tune their kernels per shape)."""
+    """A curve per expert shape with enough rows (engines tune their kernels per shape), and
+    per expert tensor-parallel size of it with enough rows (TP_SELECTION)."""
     table = find_table(system, "moe", engine, "moe_perf.parquet")
     if table is None:
         return [], [], ""
     out: list[dict] = []
     rows = []
     for dtype, cls, fmt, math, frame in _frames(table.frame, gpu):
-        for (h, i, e, k), shape_frame in frame.groupby(SHAPE):
+        for shape, shape_frame in frame.groupby(SHAPE):
             if len(shape_frame) < MIN_SHAPE_ROWS:
                 continue
+            h, i, e, k = shape
             result = _fit_frame(shape_frame, fmt, math, gpu)
             selection = SHAPE_SELECTION.format(dtype=dtype, h=h, i=i, e=e, k=k)
-            out.append(
-                {
-                    "gemm_class": cls,
-                    "hidden_size": int(h),
-                    "inter_size": int(i),
-                    "num_experts": int(e),
-                    "experts_per_token": int(k),
-                }
-                | _curve(result)
-                | {"fit": result.quality(table.path, selection)}
-            )
+            out.append(_shape_entry(cls, shape, result, table.path, selection))
             rows.append((f"moe.{cls}@{h}x{i}x{e}k{k}", result))
+            for tp, tp_frame in shape_frame.groupby("moe_tp_size"):
+                if len(tp_frame) < MIN_SHAPE_ROWS:
+                    continue
+                result = _fit_frame(tp_frame, fmt, math, gpu)
+                selection = TP_SELECTION.format(dtype=dtype, h=h, i=i, e=e, k=k, tp=tp)
+                entry = _shape_entry(cls, shape, result, table.path, selection, moe_tp_size=int(tp))
+                out.append(entry)
+                rows.append((f"moe.{cls}@{h}x{i}x{e}k{k}tp{tp}", result))
     return out, rows, table.version

@@ -430,7 +430,7 @@ class StepModel:
             ffn.experts_per_token,
         )
         t = self.eff.grouped_gemm_time(
-            cls, math, assignments, active, flops_per_assignment, nbytes, pair_bytes, shape
+            cls, math, assignments, active, flops_per_assignment, nbytes, pair_bytes, shape, moe_tp
         )
         tl.add("routed_experts", t, flops_per_assignment * assignments, nbytes, repeat)
         # Router top-k over FP32 logits on the local tokens.

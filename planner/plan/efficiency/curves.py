@@ -274,7 +274,8 @@ class Efficiency:
             )
         defaults = engine_defaults()
         self.moe_dispatch = defaults.moe_dispatch.get(engine, "all_to_all")  # type: ignore[call-overload]
-        self.grouped_by_shape: dict[tuple[str, int, int, int, int], GroupedGemmCurve] = {}
+        # Keyed (class, hidden, width, experts, top-k, moe_tp); moe_tp 0: every size.
+        self.grouped_by_shape: dict[tuple[str, int, int, int, int, int], GroupedGemmCurve] = {}
         for shaped in fits.grouped_gemm_by_shape if fits else []:
             key = (
                 shaped.gemm_class,
@@ -282,6 +283,7 @@ class Efficiency:
                 shaped.inter_size,
                 shaped.num_experts,
                 shaped.experts_per_token,
+                shaped.moe_tp_size or 0,
             )
             self.grouped_by_shape[key] = shaped
         step = fits.step_overhead_us if fits else None
@@ -308,6 +310,7 @@ class Efficiency:
 
         self.gemm = {k: scaled(v) for k, v in self.gemm.items()}
         self.grouped = {k: scaled(v) for k, v in self.grouped.items()}
+        self.grouped_by_shape = {k: scaled(v) for k, v in self.grouped_by_shape.items()}
         self.attention = {k: scaled(v) for k, v in self.attention.items()}
         self.attention_by_kv = {k: scaled(v) for k, v in self.attention_by_kv.items()}
         self.elementwise = scaled(self.elementwise)
@@ -347,13 +350,17 @@ class Efficiency:
         nbytes: ArrayLike,
         pair_bytes: ArrayLike,
         shape: tuple[int, int, int, int] | None = None,
+        moe_tp: int = 0,
     ) -> OpTime:
         """Fused MoE experts on the busiest rank (R assignments over A active experts,
         handed pairs whose token vectors total ``pair_bytes``); ``shape`` (hidden, expert
-        width, experts, experts per token) picks a curve fitted to that shape if any."""
+        width, experts, experts per token) picks a curve fitted to that shape if any, and
+        ``moe_tp`` (the expert tensor-parallel size) one fitted to that split of it."""
         curve = self.grouped[cls]
         if shape is not None:
-            curve = self.grouped_by_shape.get((cls, *shape), curve)
+            curve = self.grouped_by_shape.get(
+                (cls, *shape, moe_tp), self.grouped_by_shape.get((cls, *shape, 0), curve)
+            )
         return grouped_gemm_op(
             curve,
             self.gpu.peak_flop_per_s(math_dtype),

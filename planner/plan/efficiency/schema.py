@@ -137,13 +137,22 @@ class GroupedGemmCurve(Frozen):
 
 class ShapedGroupedGemmCurve(GroupedGemmCurve):
     """A fused-MoE curve fitted to one expert shape alone (engines tune their MoE kernels
-    per shape, so efficiencies differ between shapes); used for layers of that shape."""
+    per shape, so efficiencies differ between shapes), and to one expert tensor-parallel
+    size where ``moe_tp_size`` is set; used for layers of that shape (and split)."""
 
     gemm_class: GemmClass
     hidden_size: int = Field(ge=1, le=1_000_000)
     inter_size: int = Field(ge=1, le=1_000_000, description="one expert's width, unsplit")
     num_experts: int = Field(ge=1, le=1_000_000)
     experts_per_token: int = Field(ge=1, le=1_000_000)
+    moe_tp_size: int | None = Field(
+        None,
+        ge=1,
+        le=1024,
+        description="expert tensor-parallel size the curve was fitted to (each rank holds "
+        "1/moe_tp of every expert's width, so its GEMMs are that much narrower); unset: "
+        "fitted over every size, the curve for sizes without their own",
+    )
 
 
 class AttentionCurve(Frozen):
