@@ -134,6 +134,8 @@ def check_agreement(s: MigrationScenario, scheduler: str | None) -> bool:
         "the same hours simulated in both runs (their windows warmed up differently) differ "
         f"by up to {check['max_simulated_hour_usd_rel_diff']:.2%} in $: the autoscaler's state"
     )
+    over = [f"{f} {h}: {d:.1%}" for f, h, d in check["hourly_usd_rel_diff"] if d > USD_LIMIT]
+    print(f"computed hours over the $ limit: {', '.join(over) or 'none'}")
     at = check["max_usd_diff_at"]
     if at:
         print(

@@ -396,6 +396,7 @@ def agreement(full: MigrationResult, hybrid: MigrationResult) -> dict[str, Any]:
     worst_usd = 0.0
     worst_hit = 0.0
     worst_sim = 0.0
+    by_hour: list[tuple[str, int, float]] = []
     worst_at: dict[str, Any] = {}
     hours = 0
     hit = fleet_hit_ratio
@@ -410,6 +411,7 @@ def agreement(full: MigrationResult, hybrid: MigrationResult) -> dict[str, Any]:
             hours += 1
             if f_row["usd"] > 0:
                 diff = abs(h_row["usd"] - f_row["usd"]) / f_row["usd"]
+                by_hour.append((fleet, f_row["hour"], diff))
                 if diff > worst_usd:
                     worst_usd = diff
                     worst_at = {
@@ -427,6 +429,7 @@ def agreement(full: MigrationResult, hybrid: MigrationResult) -> dict[str, Any]:
         "max_usd_diff_at": worst_at,
         "max_hit_ratio_diff": worst_hit,
         "max_simulated_hour_usd_rel_diff": worst_sim,
+        "hourly_usd_rel_diff": by_hour,
         "total_usd_full": sum(r["usd"] for f in FLEETS for r in full.fleet_hours[f]),
         "total_usd_hybrid": sum(r["usd"] for f in FLEETS for r in hybrid.fleet_hours[f]),
     }
