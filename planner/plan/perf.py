@@ -946,12 +946,12 @@ class DecodeWorkTable:
         for kind, _ in self.kinds:
             w = _phase_work(kind, 1, c, decode=True)
             rows += [w.flops, w.read_bytes, w.index_flops, w.index_read_bytes]
-        self.table = np.ascontiguousarray(
-            np.stack([np.broadcast_to(np.asarray(r, dtype=np.float64), (size,)) for r in rows])
-        )
-        self.by_context = np.ascontiguousarray(self.table[self.order].T)
-        whole = bool(np.all(np.floor(self.table) == self.table))
-        self.largest = float(np.abs(self.table).max()) if whole else math.inf
+        full = [np.broadcast_to(np.asarray(r, dtype=np.float64), (size,)) for r in rows]
+        self.table = np.ascontiguousarray(np.stack(full))
+        by_context = np.stack([full[i] for i in self.order], axis=1)
+        whole = bool(np.all(np.floor(by_context) == by_context))
+        self.by_context = by_context
+        self.largest = float(np.abs(by_context).max()) if whole else math.inf
         return True
 
     def at(self, context: int) -> list[float] | None:

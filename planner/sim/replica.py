@@ -273,13 +273,22 @@ class Replica:
             # Every running request decodes one token: if the blocks they need all fit,
             # the loop below would allocate them in order with no preemption; do it at once.
             contexts = np.array(decoding, dtype=np.int64)
-            held = np.array([len(r.shared_keys) + r.private_blocks for r in running])
-            need = -(-contexts // bs) - held + state_blocks
-            grow = np.flatnonzero(need > 0)
-            if not grow.size or int(need[grow].sum()) <= pool.free_blocks + len(pool.evictable):
-                for j, blocks in zip(grow.tolist(), need[grow].tolist(), strict=True):
+            # A decoding request holds blocks for its last step's KV, context - 1 tokens
+            # (decode_blocks_held): only one whose context starts a new block can need one.
+            growers = []
+            total = 0
+            for j in np.flatnonzero((contexts - 1) % bs == 0).tolist():
+                r = running[j]
+                need = -(-decoding[j] // bs) - (
+                    len(r.shared_keys) + r.private_blocks - state_blocks
+                )
+                if need > 0:
+                    growers.append((r, need))
+                    total += need
+            if total <= pool.free_blocks + len(pool.evictable):
+                for r, blocks in growers:
                     pool.allocate(blocks)
-                    running[j].private_blocks += blocks
+                    r.private_blocks += blocks
                 decode = list(running)
                 budget -= len(decode)
                 i = len(running)
