@@ -847,12 +847,27 @@ class StepModel:
         if w is None:
             w = np.moveaxis(np.concatenate(self.decode_work_sums(c, axis)), 0, -1)[..., rows]
         t = len(layers)
+        if w.ndim == 1:
+            # One batch: the same operations on Python floats (IEEE doubles, as numpy's).
+            work: list[float] = w.tolist()
+            one = 0.0
+            for j, (pf, pb, fx, ps, ly) in enumerate(self._decode_terms_list):
+                one = one + ly * (max(work[j] * pf, work[t + j] * pb) + fx + ps * n)
+            return one
         # One query per sequence: FLOPs per query = FLOPs.
         main = np.maximum(w[..., :t] * per_flop, w[..., t:] * per_byte)
         terms = layers * (main + fixed + per_seq * n)
         # Added left to right (np.add.accumulate is sequential), as a loop over terms would.
         total: FloatArray = np.add.accumulate(terms, axis=-1)[..., -1]
         return total
+
+    @cached_property
+    def _decode_terms_list(self) -> list[tuple[float, float, float, float, float]]:
+        """Per term (s per FLOP, s per byte, fixed s, s per sequence, layers) as floats."""
+        return [
+            (float(a), float(b), float(c), float(d), float(e))
+            for a, b, c, d, e in self._decode_terms[1].T.tolist()
+        ]
 
     def mixed_attention_time_s(
         self, decode_contexts: ArrayLike, chunks: list[tuple[int, int]]
