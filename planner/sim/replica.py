@@ -143,9 +143,10 @@ class Replica:
     def outstanding_tokens(self) -> int:
         """Prefill and decode tokens still to run for every request here. During a jump
         the requests' ``generated`` lag by the jump's unapplied iterations (see _apply).
-        The sum over requests is kept between the scheduler's changes (a round, a step's
-        commit, a finish): submissions add to it, a jump's iterations take batch x
-        iterations off, so routing does not walk every request of every replica."""
+        The sum over requests is computed once and then kept up to date by every change
+        (submissions and admissions, computed prefill chunks, emitted tokens, finishes; a
+        preemption or a fault has it computed again), so routing does not walk every
+        request of every replica."""
         jump = self.jump
         total = self._outstanding_base
         if total is None:
@@ -230,11 +231,18 @@ class Replica:
                 r.state = REJECTED
                 r.reject_reason = REJECT_QUEUE_TIMEOUT
                 r.finish_s = now
+                self._spend(r.input_tokens + r.output_tokens)
             else:
                 kept.append(r)
         self.waiting = kept
 
+    def _spend(self, tokens: int) -> None:
+        """Take tokens off the kept outstanding_tokens sum (if it is kept)."""
+        if self._outstanding_base is not None:
+            self._outstanding_base -= tokens
+
     def _preempt_latest(self) -> Request:
+        self._outstanding_base = None
         victim = self.running.pop()
         self.pool.release(victim, self._token_blocks_computed(victim))
         victim.computed_tokens = 0
@@ -319,7 +327,6 @@ class Replica:
                 chunks.append((r, tokens))
             i += 1
         self._admit(now, budget, chunks, decode)
-        self._outstanding_base = None
         if not decode and not chunks:
             return None
         return decode, chunks
@@ -375,6 +382,8 @@ class Replica:
                 r.cached_tokens = cached
             r.state = RUNNING
             bisect.insort(self.running, r, key=lambda x: (x.arrival_s, x.rid))
+            # Queued, it counted input + output; running, input + output - cached.
+            self._spend(cached)
             chunks.append((r, tokens))
             budget -= tokens
 
@@ -396,6 +405,7 @@ class Replica:
         r.kv_ready = False  # a preempted request recomputes here like any other
         r.state = RUNNING
         bisect.insort(self.running, r, key=lambda x: (x.arrival_s, x.rid))
+        self._spend(r.input_tokens + r.generated)  # now only its output left counts
         return True
 
     # ------------------------------------------------------------------ running steps
@@ -455,20 +465,28 @@ class Replica:
         if self._abort:
             return
         self.steps += 1
-        self._outstanding_base = None
         for r, tokens in chunks:
             r.computed_tokens += tokens
+            self._spend(tokens)
             if r.computed_tokens >= r.prefill_target:
                 r.decoding = True
                 self._emit(r, end_s)
         mtp = self.mtp
+        if mtp is None:
+            self._spend(len(decode))
         for r in decode:  # _emit inlined: a decoding request has its first token already
-            r.generated += 1 if mtp is None else mtp.tokens(r)
+            if mtp is None:
+                r.generated += 1
+            else:
+                tokens = mtp.tokens(r)
+                r.generated += tokens
+                self._spend(tokens)
             if r.generated >= r.output_tokens:
                 self._finish(r, end_s)
 
     def _emit(self, r: Request, now: float) -> None:
         r.generated += 1
+        self._spend(1)
         if r.generated == 1:
             r.first_token_s = now
         if r.generated >= r.output_tokens:
@@ -480,7 +498,7 @@ class Replica:
         """Disaggregated prefill: the prompt is done; its blocks go back to the pool (the
         prompt's stay cached) and the request leaves for the decode pool."""
         assert self.on_prefilled is not None
-        self._outstanding_base = None
+        self._spend(r.prefill_target - r.computed_tokens + r.output_tokens - r.generated)
         self.running.remove(r)
         self.pool.release(r, self._token_blocks_computed(r))
         r.shared_keys = []
@@ -488,7 +506,7 @@ class Replica:
         self.on_prefilled(r, now)
 
     def _finish(self, r: Request, now: float) -> None:
-        self._outstanding_base = None
+        self._spend(r.prefill_target - r.computed_tokens + r.output_tokens - r.generated)
         r.state = FINISHED
         r.finish_s = now
         self.running.remove(r)
@@ -561,7 +579,6 @@ class Replica:
         self._commit(jump, jump.length, jump.length)
         self._apply(jump)
         self.jump = None
-        self._outstanding_base = None
         # Requests whose last token came in the jump's last iteration (in batch order).
         for i in np.flatnonzero(jump.remaining <= jump.length).tolist():
             self._finish(jump.requests[i], end_s)

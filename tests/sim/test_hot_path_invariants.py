@@ -2,9 +2,11 @@
 
 ``Replica._schedule`` only looks at the blocks of decoding requests whose context starts a
 new block: every decoding request already holds blocks for context - 1 tokens (the KV of
-its last step), so no other can need one. This test checks that claim directly, over runs
-that exercise preemption, queue timeouts, a host tier, an invalidation, a fault with
-re-routing and sessions, in both modes.
+its last step), so no other can need one. ``Replica.outstanding_tokens`` keeps its sum up
+to date instead of walking the requests again. These tests check both claims directly
+(the sum against a count written here), over runs that exercise preemption, queue
+timeouts, a host tier, an invalidation, a fault with re-routing and sessions, in both
+modes.
 """
 
 from __future__ import annotations
@@ -27,6 +29,16 @@ def _check_decode_blocks_held(replica: Replica) -> int:
     return checked
 
 
+def _outstanding(replica: Replica) -> int:
+    """Prefill and decode tokens still to run: a running request's rest of its prefill
+    target and of its output, a queued one's whole prompt and output."""
+    running = sum(
+        r.prefill_target - r.computed_tokens + r.output_tokens - r.generated
+        for r in replica.running
+    )
+    return running + sum(r.input_tokens + r.output_tokens for r in replica.waiting)
+
+
 @pytest.mark.parametrize("mode", ["fast", "exact"])
 def test_decoding_requests_hold_blocks_for_their_last_step(monkeypatch, mode):
     original = Replica._schedule
@@ -34,6 +46,8 @@ def test_decoding_requests_hold_blocks_for_their_last_step(monkeypatch, mode):
 
     def schedule(self: Replica, now: float):  # type: ignore[no-untyped-def]
         checked[0] += _check_decode_blocks_held(self)
+        if self.up:
+            assert self.outstanding_tokens() == _outstanding(self)
         return original(self, now)
 
     monkeypatch.setattr(Replica, "_schedule", schedule)
