@@ -68,6 +68,7 @@ class Jump:
     contexts: np.ndarray  # contexts at iteration 0
     ends_s: list[float]  # end time of each iteration
     remaining: np.ndarray  # output tokens each request had left at iteration 0
+    soonest: int  # the fewest of them: no request finishes in a shorter jump
     # Blocks iterations 1..j need beyond iteration 0, for each j (None: none ever needed).
     need: np.ndarray | None
     allocated: int = 1  # iterations whose blocks are allocated (iteration 0 at schedule)
@@ -88,6 +89,26 @@ def link_dp_groups(engines: list[Replica], groups: int) -> None:
         peers = engines[start : start + groups]
         for engine in peers:
             engine.peers = peers
+
+
+def block_need(contexts: np.ndarray, k: int, block_tokens: int) -> np.ndarray | None:
+    """Blocks that decode iterations 1..j of a jump need beyond iteration 0's, for each
+    j < k, of sequences at these contexts at iteration 0 (which holds blocks for them); None
+    if no sequence needs one. Iteration j needs a new block where j exceeds the tokens left
+    in a sequence's last block (its slack)."""
+    bs = block_tokens
+    slack = (-contexts) % bs
+    if k <= 1 or int(slack.min()) >= k - 1:
+        return None
+    if k - 1 <= bs:
+        # At most one new block each, at iteration slack + 1: need[j] counts the
+        # sequences whose slack is below j.
+        below = np.bincount(np.minimum(slack, k - 1), minlength=k)
+        return np.concatenate(([0], np.cumsum(below[: k - 1])))
+    grid = contexts[:, None] + np.arange(k, dtype=np.int64)[None, :]
+    held = -(-contexts // bs)
+    need: np.ndarray = np.sum(-(-grid // bs) - held[:, None], axis=0)
+    return need
 
 
 class Replica:
@@ -520,19 +541,13 @@ class Replica:
         contexts = self._decode_contexts(decode)
         left = [r.output_tokens - r.generated for r in decode]
         remaining = np.array(left, dtype=np.int64)
-        k = min(min(left), MAX_JUMP_ITERATIONS)
-        grid = contexts[:, None] + np.arange(k, dtype=np.int64)[None, :]
-        bs = self.config.block_tokens
-        need = None
-        # Iteration j needs a block beyond iteration 0's where j exceeds the tokens left
-        # in a request's last block.
-        if k > 1 and int(((-contexts) % bs).min()) < k - 1:
-            # Blocks needed by iterations 1..k-1 beyond what iteration 0 allocated.
-            held = -(-contexts // bs)
-            need = np.sum(-(-grid // bs) - held[:, None], axis=0)
+        soonest = min(left)
+        k = min(soonest, MAX_JUMP_ITERATIONS)
+        need = block_need(contexts, k, self.config.block_tokens)
+        if need is not None:
             k = int(np.searchsorted(need, self.pool.available_blocks, side="right"))
             k = max(k, 1)
-            grid = grid[:, :k]
+        grid = contexts[:, None] + np.arange(k, dtype=np.int64)[None, :]
         model = self.step_model
         base = model.step_overhead_s + model.linear_time_s(len(decode), len(decode))
         attention = model.decode_attention_time_s(grid, axis=0)
@@ -544,7 +559,7 @@ class Replica:
             # Stop at the first boundary at or after which the scheduler must act.
             cut = bisect.bisect_left(ends, deadline)
             ends = ends[: cut + 1]
-        return Jump(now, list(decode), contexts, ends, remaining, need)
+        return Jump(now, list(decode), contexts, ends, remaining, soonest, need)
 
     def _next_deadline(self, now: float) -> float | None:
         """Earliest time a waiting request changes state by itself: host load done
@@ -580,8 +595,9 @@ class Replica:
         self._apply(jump)
         self.jump = None
         # Requests whose last token came in the jump's last iteration (in batch order).
-        for i in np.flatnonzero(jump.remaining <= jump.length).tolist():
-            self._finish(jump.requests[i], end_s)
+        if jump.length >= jump.soonest:
+            for i in np.flatnonzero(jump.remaining <= jump.length).tolist():
+                self._finish(jump.requests[i], end_s)
 
     def _commit(self, jump: Jump, started: int, done: int) -> None:
         """Allocate blocks for iterations [allocated, started) and emit the tokens of

@@ -11,9 +11,12 @@ modes.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from planner.sim.replica import Replica
+from planner.sim.replica import Replica, block_need
 from planner.sim.run import run_scenario
 from tests.sim.test_fast_exact import scenario
 
@@ -55,3 +58,25 @@ def test_decoding_requests_hold_blocks_for_their_last_step(monkeypatch, mode):
     result = run_scenario(s, mode=mode)
     assert result.summary["preemptions"] > 0  # the run does exercise recomputation
     assert checked[0] > 1000
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    contexts=st.lists(st.integers(1, 5000), min_size=1, max_size=40),
+    k=st.integers(1, 80),
+    block_tokens=st.sampled_from([1, 2, 16, 64, 256]),
+)
+def test_jump_block_need_counts_each_new_block(contexts, k, block_tokens):
+    # Brute force: walk each sequence through the iterations, counting a block whenever
+    # its KV outgrows the blocks it holds (iteration 0's blocks are held already).
+    expected = [0] * k
+    for c in contexts:
+        held = -(-c // block_tokens)
+        for j in range(1, k):
+            held_now = -(-(c + j) // block_tokens)
+            expected[j] += held_now - held
+    need = block_need(np.array(contexts, dtype=np.int64), k, block_tokens)
+    if need is None:
+        assert not any(expected)
+    else:
+        assert need.tolist() == expected
