@@ -11,19 +11,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from planner.cli.common import LazyProgress, add_calibration_flags, console, gpu_calibration
-from planner.errors import ConfigError
-from planner.hardware import load_gpu
 from planner.io import check_writable, write_text_atomic
+from planner.migrate.calibration import calibration_record, fleet_gpus, with_calibrations
 from planner.migrate.checks import WARN_S, check_work, estimate_work
 from planner.migrate.load import load_migration
 from planner.migrate.run import run_migration, window_spans
 from planner.migrate.schema import MigrationScenario
 from planner.parallel import check_scheduler, default_workers
 from planner.report.migration import csv_text, to_json
-from planner.schema import Deployment
-from planner.validation import validate
-
-FLEET_ROLES = ("source", "target")
 
 
 def _money(x: float | None) -> str:
@@ -149,36 +144,11 @@ def _render(data: dict[str, Any]) -> None:
 def with_gpu_profiles(
     scenario: MigrationScenario, paths: list[str]
 ) -> tuple[MigrationScenario, dict[str, str | None]]:
-    """The scenario with each --gpu-profile's curves in the fleets on its GPU (the same
-    ``gpu_calibration`` as plan/search/simulate), and which calibration each fleet uses."""
-    fleets = scenario.fleets
-    gpu_of = {role: load_gpu(getattr(fleets, role).gpu).name for role in FLEET_ROLES}
-    updates: dict[str, Any] = {}
-    labels: dict[str, str | None] = dict.fromkeys(FLEET_ROLES)
-    for path in paths:
-        calibration = gpu_calibration(path, list(gpu_of.values()))
-        for role, gpu in gpu_of.items():
-            if gpu != calibration.gpu:
-                continue
-            if labels[role] is not None:
-                raise ConfigError(
-                    f"two calibrated profiles of {gpu} for the {role} fleet",
-                    field="--gpu-profile",
-                    value=path,
-                    expected="one profile per GPU",
-                )
-            spec = getattr(fleets, role)
-            given = spec.deployment.model_dump(exclude_unset=True)
-            deployment = validate(
-                Deployment,
-                {**given, "gpu_calibration": calibration},
-                f"fleets.{role}.deployment",
-            )
-            updates[role] = spec.model_copy(update={"deployment": deployment})
-            labels[role] = calibration.label
-    if not updates:
-        return scenario, labels
-    return scenario.model_copy(update={"fleets": fleets.model_copy(update=updates)}), labels
+    """The scenario with each --gpu-profile's curves in the fleets on its GPU, and which
+    calibration each fleet uses (``planner.migrate.calibration``)."""
+    gpus = list(fleet_gpus(scenario).values())
+    calibrations = [(gpu_calibration(path, gpus), path) for path in paths]
+    return with_calibrations(scenario, calibrations, "--gpu-profile")
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
@@ -207,12 +177,9 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     finally:
         bar.close()
     data = to_json(result)
-    data["calibration"] = {
-        "kernel_curves": {
-            role: label or "the engine's fitted curves (no --gpu-profile for this GPU)"
-            for role, label in calibrations.items()
-        }
-    }
+    data["calibration"] = calibration_record(
+        calibrations, "the engine's fitted curves (no --gpu-profile for this GPU)"
+    )
     text = json.dumps(data, indent=2, allow_nan=False) + "\n"
     if args.json == "-":
         sys.stdout.write(text)

@@ -21,7 +21,10 @@ from planner.schema import GpuCalibration
 CALIBRATION_KEY = "gpu_calibration"
 SEEN_KEY = "calibration_upload_seen"
 # Pages whose numbers come from the view's deployments (the others take their own inputs).
-PAGES_USING_IT = "Capacity, Frontier, Cost, Compare, Search and Simulate (this view)"
+PAGES_USING_IT = (
+    "Capacity, Frontier, Cost, Compare, Search and Simulate (this view) and Migration (its "
+    "fleets on that GPU)"
+)
 
 
 def calibration_uploader() -> GpuCalibration | None:

@@ -15,10 +15,12 @@ from planner.calibrate.profile import load_profile
 from planner.cli import main
 from planner.cli.migrate import with_gpu_profiles
 from planner.migrate.schema import MigrationScenario
+from planner.schema import GpuCalibration
 from tests.migrate.conftest import BASE
 from tests.test_cli import run_error
 
-PROFILES = Path(__file__).resolve().parents[2] / "hardware_profiles" / "calibrated"
+ROOT = Path(__file__).resolve().parents[2]
+PROFILES = ROOT / "hardware_profiles" / "calibrated"
 H200 = PROFILES / "h200-2026-11-25.json"
 H100 = PROFILES / "h100-sxm-2026-11-25.json"
 
@@ -90,3 +92,48 @@ def test_two_profiles_of_one_gpu_are_refused(
     argv = ["migrate", str(path), "--scheduler", "serial", "--gpu-profile", str(H200)]
     argv += ["--gpu-profile", str(H200)]
     assert "one profile per GPU" in run_error(capsys, *argv)
+
+
+def test_the_migration_page_runs_an_uploaded_profile_as_migrate_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The dashboard's Migration page puts the profile uploaded in the sidebar into the
+    fleets on its GPU, as `kvplan migrate --gpu-profile` does: the same numbers, and its
+    JSON download names the calibration as the command's JSON does."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    import planner.ui.state as ui_state
+    from planner.migrate.load import load_migration
+    from planner.migrate.run import run_migration
+    from planner.report.migration import to_json
+    from planner.ui.calibration import CALIBRATION_KEY
+
+    calibration = load_profile(H200).calibration()
+
+    def uploaded() -> GpuCalibration:  # the sidebar's uploader, as after an upload
+        st.session_state[CALIBRATION_KEY] = calibration
+        return calibration
+
+    monkeypatch.setattr(ui_state, "calibration_uploader", uploaded)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+    at.run()
+    at.switch_page(str(ROOT / "planner" / "ui" / "pages" / "migration.py")).run()
+    assert at.selectbox(key="mig_example").value == "migration-quick.yaml"
+    at.button(key="mig_run").click().run()
+    assert not at.exception, at.exception
+    page = at.session_state["mig_result"][1]
+    scenario = load_migration(ROOT / "scenarios" / "migration-quick.yaml")
+    calibrated, labels = with_gpu_profiles(scenario, [str(H200)])
+    expected = to_json(run_migration(calibrated, scheduler="serial"))
+    assert (
+        page["calibration"]["kernel_curves"]
+        == labels
+        == {
+            "source": calibration.label,
+            "target": calibration.label,
+        }
+    )
+    assert page["summary"] == expected["summary"]
+    assert page["class_hours"] == expected["class_hours"]
+    assert any(c.value.startswith("Kernel curves: source fleet: ") for c in at.caption)

@@ -19,6 +19,7 @@ import streamlit as st
 
 from planner.errors import KvplanError
 from planner.io import parse_document
+from planner.migrate.calibration import calibration_record, with_calibrations
 from planner.migrate.checks import check_work, estimate_work
 from planner.migrate.load import parse_migration
 from planner.migrate.run import run_migration, window_spans
@@ -33,6 +34,8 @@ from planner.report.migration import (
     to_json,
     ttft_figure,
 )
+from planner.schema import GpuCalibration
+from planner.ui.calibration import CALIBRATION_KEY
 from planner.ui.state import number_in, one_of, page_param, write_page_params
 
 SCENARIO_DIR = Path(__file__).resolve().parents[3] / "scenarios"
@@ -52,6 +55,8 @@ SOURCES = ("Example", "Upload scenario YAML", "Upload result JSON")
 DEFAULT_EXAMPLE = "migration-quick.yaml"
 MAX_PHASES = 1000  # MigrationScenario.phases' own bound
 RATE_BOUNDS = (0.01, MAX_MIGRATION_RATE_PER_S)  # open-loop requests per second
+UPLOADED = "the calibrated profile uploaded in the sidebar"
+NOT_UPLOADED = "the engine's fitted curves (no calibrated profile uploaded for this GPU)"
 
 
 def _examples() -> list[str]:
@@ -180,10 +185,22 @@ def _edit(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def _calibrated(doc: Any, calibration_json: str | None) -> tuple[Any, dict[str, str | None]]:
+    """The scenario with the sidebar's calibrated profile in the fleets on its GPU (as
+    ``kvplan migrate --gpu-profile``), and each fleet's calibration label."""
+    scenario = parse_migration(doc, "scenario")
+    uploaded = (
+        [] if calibration_json is None else [GpuCalibration.model_validate_json(calibration_json)]
+    )
+    return with_calibrations(scenario, [(c, UPLOADED) for c in uploaded], "calibrated GPU profile")
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
-def _run(doc_json: str) -> dict[str, Any]:
-    scenario = parse_migration(json.loads(doc_json), "scenario")
-    return to_json(run_migration(scenario, scheduler="serial"))
+def _run(doc_json: str, calibration_json: str | None) -> dict[str, Any]:
+    scenario, labels = _calibrated(json.loads(doc_json), calibration_json)
+    data = to_json(run_migration(scenario, scheduler="serial"))
+    data["calibration"] = calibration_record(labels, NOT_UPLOADED)  # as kvplan migrate --json
+    return data
 
 
 def _cards(data: dict[str, Any]) -> None:
@@ -251,7 +268,17 @@ try:
         _show(saved)
     elif doc is not None:
         doc = _edit(doc)
-        scenario = parse_migration(doc, "scenario")
+        uploaded: GpuCalibration | None = st.session_state.get(CALIBRATION_KEY)
+        calibration_json = None if uploaded is None else uploaded.model_dump_json()
+        scenario, labels = _calibrated(doc, calibration_json)
+        if uploaded is not None:
+            st.caption(
+                "Kernel curves: "
+                + "; ".join(
+                    f"{role} fleet: {label or NOT_UPLOADED}" for role, label in labels.items()
+                )
+                + " (the JSON download names them)"
+            )
         spans = window_spans(scenario)
         estimate = estimate_work(scenario, [(a - lead, b) for _, a, b, lead in spans], 1)
         check_work(estimate, "scenario")
@@ -260,10 +287,12 @@ try:
             f"{estimate.simulated_hours:,.1f} h (roughly {estimate.cpu_s / 60:,.1f} min "
             "in this process; `kvplan migrate` spreads the fleets over Dask workers)"
         )
-        key = hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+        text = json.dumps(doc, sort_keys=True, default=str) + (calibration_json or "")
+        key = hashlib.sha256(text.encode()).hexdigest()
         if st.button("Run", key="mig_run", type="primary"):
             with st.spinner("simulating the migration..."):
-                st.session_state["mig_result"] = (key, _run(json.dumps(doc, default=str)))
+                result = _run(json.dumps(doc, default=str), calibration_json)
+                st.session_state["mig_result"] = (key, result)
         stored = st.session_state.get("mig_result")
         if stored is not None:
             if stored[0] != key:
