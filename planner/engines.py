@@ -21,10 +21,16 @@ Rules (sources in the YAML files):
   per SWA page), and C128 rings reserved for every request slot.
 - ``trtllm`` (unverified): free_gpu_memory_fraction x (HBM - weights - activations -
   buffers), blocks of tokens_per_block tokens holding every layer.
+
+Attention head padding (``head_padding``): kernels that take only some query-head counts
+per rank (FlashMLA's sparse kernels: 64 or 128; Hopper MLA decode: 64-row tiles of heads x
+query tokens) make the engine run more heads than a tensor-parallel rank owns;
+``planner.plan.perf`` charges the padded heads' FLOPs.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections import Counter
@@ -35,7 +41,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from planner import limits as lim
 from planner.errors import ConfigError
@@ -148,6 +154,54 @@ class AdmissionSpec(_Frozen):
     reserve_floor_above_gib: GiB = 0.0
 
 
+MAX_KERNEL_HEADS = 1024  # bounds a kernel's head counts and row tile
+
+
+class HeadPadding(_Frozen):
+    """Query heads an attention kernel runs on one rank where it cannot run the rank's own
+    count: the engine pads the query (and output) tensors up to a head count the kernel
+    supports (``head_counts``: the first that holds the rank's heads; beyond the largest,
+    whole multiples of it), or the kernel tiles heads x query tokens in blocks of
+    ``tile_rows`` rows and a partial block costs a whole one (decode only). Applies to
+    the listed attention kinds, phases and GPUs (profile names); anything else runs its
+    own heads."""
+
+    kinds: tuple[Literal["mla", "dsa", "csa", "hca", "swa"], ...] = Field(
+        min_length=1, max_length=5
+    )
+    phases: tuple[Literal["prefill", "decode"], ...] = Field(min_length=1, max_length=2)
+    gpus: tuple[str, ...] = Field(min_length=1, max_length=64)
+    head_counts: tuple[Annotated[int, Field(gt=0, le=MAX_KERNEL_HEADS)], ...] = Field(
+        (), max_length=16
+    )
+    tile_rows: int | None = Field(None, gt=0, le=MAX_KERNEL_HEADS)
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> HeadPadding:
+        if bool(self.head_counts) == (self.tile_rows is not None):
+            raise ValueError("give either head_counts or tile_rows")
+        if list(self.head_counts) != sorted(set(self.head_counts)):
+            raise ValueError("head_counts must be strictly increasing")
+        if self.tile_rows is not None and "prefill" in self.phases:
+            raise ValueError("tile_rows applies to decode kernels only")
+        return self
+
+    def applies(self, kind: str, phase: str, gpu_name: str) -> bool:
+        return kind in self.kinds and phase in self.phases and gpu_name in self.gpus
+
+    def kernel_heads(self, heads: float, query_tokens: int) -> float:
+        """Heads the kernel computes for ``heads`` real heads per rank, each query token
+        of a sequence counted apart (a tile rule packs heads x query tokens)."""
+        if self.tile_rows is not None:
+            rows = heads * max(query_tokens, 1)
+            return math.ceil(rows / self.tile_rows) * self.tile_rows / max(query_tokens, 1)
+        for count in self.head_counts:
+            if heads <= count:
+                return float(count)
+        largest = self.head_counts[-1]
+        return float(math.ceil(heads / largest) * largest)
+
+
 class EngineProfile(_Frozen):
     name: str
     display_name: str
@@ -163,8 +217,26 @@ class EngineProfile(_Frozen):
     ] = Field(default_factory=dict)
     admission: AdmissionSpec
     defaults: EngineDefaults
+    head_padding: dict[str, HeadPadding] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="named rules, each sourced as head_padding.<name>",
+    )
     sources: dict[str, str]
     notes: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _rules_disjoint(self) -> EngineProfile:
+        seen: dict[tuple[str, str, str], str] = {}
+        for name, rule in self.head_padding.items():
+            for key in itertools.product(rule.kinds, rule.phases, rule.gpus):
+                if key in seen:
+                    raise ValueError(
+                        f"head_padding rules {seen[key]} and {name} both cover "
+                        f"{key[0]} {key[1]} on {key[2]}"
+                    )
+                seen[key] = name
+        return self
 
 
 # --------------------------------------------------------------------------- activations
@@ -419,6 +491,14 @@ class Engine:
             for kind, update in self.profile.kv_formats.get(key, {}).items():  # type: ignore[call-overload]
                 merged[kind] = {**merged.get(kind, {}), **update}
         return merged
+
+    def head_padding(self, kind: str, phase: str, gpu_name: str) -> HeadPadding | None:
+        """The rule (rules are disjoint) for this attention kind (its label in lower case),
+        phase and GPU profile; None: the kernel runs the rank's own heads."""
+        for rule in self.profile.head_padding.values():
+            if rule.applies(kind, phase, gpu_name):
+                return rule
+        return None
 
     def page_alignment_bytes(self, entry_dtype: Literal["fp8", "bf16"]) -> int:
         return self.profile.page_alignment_bytes.get(entry_dtype, 1)

@@ -307,17 +307,19 @@ def test_plan_prefix_hit_ratio_out_of_range(bad: str, capsys: pytest.CaptureFixt
 
 
 def test_plan_table_shows_expected_latency_at_load(capsys: pytest.CaptureFixture[str]) -> None:
+    # An 8K prompt alone prefills in ~0.23 s here (V4 attention at 64 padded heads per
+    # rank), so the SLO is 0.3 s.
     argv = "plan --model deepseek-v4-flash --gpu h200 --context 9K --input-tokens 8K --rate 14"
-    report = run_json(capsys, *args(argv + " --ttft-slo-s 0.2 --ttft-percentile 99"))
+    report = run_json(capsys, *args(argv + " --ttft-slo-s 0.3 --ttft-percentile 99"))
     traffic = report["traffic"]
-    assert traffic["ttft_slo_s"] == 0.2 and traffic["ttft_percentile"] == 0.99
+    assert traffic["ttft_slo_s"] == 0.3 and traffic["ttft_percentile"] == 0.99
     # The mean TTFT and the percentile both include the prefill; the percentile can sit
     # below the mean when few arrivals wait at all (under 1% busy: p99 wait is 0).
     assert traffic["prefill_s"] <= traffic["ttft_s"]
-    assert traffic["prefill_s"] <= traffic["ttft_at_percentile_s"] <= 0.2
-    assert main(args(argv + " --ttft-slo-s 0.2 --ttft-percentile 99")) == 0
+    assert traffic["prefill_s"] <= traffic["ttft_at_percentile_s"] <= 0.3
+    assert main(args(argv + " --ttft-slo-s 0.3 --ttft-percentile 99")) == 0
     out = capsys.readouterr().out
-    assert "TTFT SLO p99 0.2 s" in out
+    assert "TTFT SLO p99 0.3 s" in out
     expected = f"TTFT p99 {traffic['ttft_at_percentile_s']:,.3f} s"
     assert expected in out and f"TPOT {traffic['tpot_s'] * 1e3:,.1f} ms" in out
 

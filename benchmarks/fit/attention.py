@@ -10,8 +10,10 @@ Two kinds of tables:
   (``StepModel.attention_block_linear_s``) and its indexer curve, and the attention curve
   is fitted to what the module takes beyond them.
 Work per row (FLOPs, cache bytes, sequences) comes from kvplan's attention kinds for the
-row's shape (per-GPU heads = the catalog model's heads / tensor-parallel size), so the
-fitted parameters mean what the planner assumes.
+row's shape (per-GPU heads = the catalog model's heads / tensor-parallel size), with the
+engine's head padding on the table's GPU (``planner.plan.perf.kernel_heads``: a kernel
+that runs 64 heads for a rank's 8 is charged 64 heads' FLOPs), so the fitted parameters
+mean what the planner assumes.
 
 Decode tables have one query per sequence: the query-tile half point is not identifiable
 there and is fixed at 0 (the compute efficiency absorbs it).
@@ -33,7 +35,7 @@ from planner.plan.deployed import Deployed
 from planner.plan.efficiency import efficiency_for
 from planner.plan.efficiency.curves import attention_op, op_seconds
 from planner.plan.efficiency.schema import AttentionCurve
-from planner.plan.perf import ATTENTION_MATH_DTYPE, StepModel
+from planner.plan.perf import ATTENTION_MATH_DTYPE, StepModel, kernel_heads
 from planner.schema import Deployment, GQASpec
 
 BF16 = "bfloat16"
@@ -226,6 +228,7 @@ def _mla_rows(
                 flops = np.asarray(kind.decode_attn_flops(q_int, end), dtype=float)
             index_bytes = np.asarray(kind.index_read_bytes(end), dtype=float)
             main_bytes = np.asarray(kind.read_bytes(end), dtype=float) - index_bytes
+            heads = kernel_heads(deployed, kind, phase, q_int)
             other = np.zeros(len(rows))
             if module:
                 other = np.asarray(
@@ -242,9 +245,12 @@ def _mla_rows(
                         b,
                     )
                     other = other + op_seconds(t)
-            out["f"].append(flops * b / tp)
-            out["q"].append(flops * b / tp / q_int)
-            out["b"].append(main_bytes * b * kind.kv_shard_fraction(tp))
+            out["f"].append(flops * b / tp * heads.flops_factor)
+            out["q"].append(flops * b / tp / q_int * heads.flops_factor)
+            out["b"].append(
+                main_bytes * b * kind.kv_shard_fraction(tp)
+                + b * q_int * heads.extra_bytes_per_query
+            )
             out["s"].append(b)
             out["o"].append(np.broadcast_to(other, b.shape))
             out["t"].append(rows.latency.to_numpy() * 1e-3)

@@ -11,7 +11,10 @@ profile's constant fractions otherwise):
   model (``Deployment.moe_routing_alpha``; ``planner.plan.efficiency.routing``);
 - attention and indexer kernels per layer kind, decode (absorbed MLA form, also with MTP's
   extra query token) and prefill (naive MLA form) timed on their own curves over the
-  summed work of the step's sequences;
+  summed work of the step's sequences; where the engine's kernel needs more query heads
+  than a rank owns (``engines/*.yaml`` ``head_padding``, ``kernel_heads``) the padded
+  heads cost FLOPs (and, where the engine allocates them, their query and output bytes),
+  never extra cache reads: MLA-family caches are shared by all heads;
 - memory-bound kernels (residual add + RMSNorm, mHC stream mixing, SiLU x mul, RoPE, KV
   cache writes, routing top-k, embedding lookup, sampling) as the bytes they move;
 - collectives: tensor-parallel all-reduce and expert-parallel all-to-all on the scale-up
@@ -233,6 +236,7 @@ class PhaseWork:
     index_flops_per_query: FloatArray | float = 0.0
     index_read_bytes: FloatArray | float = 0.0
     sequences: FloatArray | float = 0.0
+    queries: FloatArray | float = 0.0  # query tokens (each sequence's q, summed)
 
     def __add__(self, other: PhaseWork) -> PhaseWork:
         return PhaseWork(
@@ -294,6 +298,7 @@ def _phase_work(
     flops = kind.decode_attn_flops(q, c) if decode else kind.attn_flops(q, c)
     index_bytes = kind.index_read_bytes(c)
     index_flops = kind.indexer_flops(q, c)
+    ones = np.ones(np.shape(c))
     return PhaseWork(
         flops,
         flops / q,
@@ -301,8 +306,54 @@ def _phase_work(
         index_flops,
         index_flops / q,
         index_bytes,
-        np.ones(np.shape(c)),
+        ones,
+        q * ones,
     )
+
+
+@dataclass(frozen=True)
+class KernelHeads:
+    """The query heads one rank's attention kernel computes for an attention kind and
+    phase under the deployment's engine and GPU (``engines/*.yaml`` ``head_padding``):
+    ``heads`` real heads per rank, ``kernel_heads`` computed (padded heads cost their
+    FLOPs: ``flops_factor``), and the padded heads' query read and output write per query
+    token where the engine materialises them (``extra_bytes_per_query``; a row tile pads
+    inside the kernel and moves no extra bytes). The cache is shared by all heads (MLA,
+    DSA, V4), so padding reads no more of it."""
+
+    heads: float
+    kernel_heads: float
+    extra_bytes_per_query: float = 0.0
+
+    @property
+    def flops_factor(self) -> float:
+        return self.kernel_heads / self.heads if self.heads else 1.0
+
+
+def _query_output_values(kind: AttentionKind) -> int:
+    """Values per head and query token the attention kernel reads (query) and writes
+    (output): absorbed MLA / DSA latent + RoPE in, latent out; V4 head_dim in and out."""
+    spec = kind.spec
+    latent = getattr(spec, "kv_lora_rank", None)
+    if latent is not None:
+        return int(latent) + int(getattr(spec, "qk_rope_head_dim", 0)) + int(latent)
+    return 2 * int(getattr(spec, "head_dim", 0))
+
+
+def kernel_heads(
+    deployed: Deployed, kind: AttentionKind, phase: str, query_tokens: int = 1
+) -> KernelHeads:
+    """Heads the engine's kernel runs per rank for ``kind`` in ``phase`` ("prefill" or
+    "decode"), sequences feeding ``query_tokens`` queries each (decode with MTP: 2)."""
+    heads = kind.spec.num_heads / deployed.tp
+    rule = deployed.engine.head_padding(kind.label.lower(), phase, deployed.gpu.name)
+    if rule is None:
+        return KernelHeads(heads, heads)
+    padded = max(rule.kernel_heads(heads, query_tokens), heads)
+    extra = 0.0
+    if rule.head_counts:  # the engine allocates the padded query and output tensors
+        extra = (padded - heads) * _query_output_values(kind) * BF16_BYTES
+    return KernelHeads(heads, padded, extra)
 
 
 def _fused_groups(mats: list[Matrix]) -> list[list[Matrix]]:
@@ -350,6 +401,12 @@ class StepModel:
         self.layers: list[tuple[LayerSpec, int]] = list(model.distinct_layers)
         # Attention kinds of the main model with their layer counts.
         self.kinds: list[tuple[AttentionKind, int]] = list(model.attention_groups)
+        # Heads each kind's kernels run per rank (engine head padding), per phase.
+        q = deployed.query_tokens_per_step
+        self.kernel_heads: dict[str, list[KernelHeads]] = {
+            phase: [kernel_heads(deployed, kind, phase, q) for kind, _ in self.kinds]
+            for phase in ("decode", "prefill")
+        }
         self.moe_dispatch = deployed.deployment.moe_dispatch or self.eff.moe_dispatch
         override_ms = deployed.deployment.step_overhead_ms
         self.step_overhead_s = (
@@ -706,15 +763,21 @@ class StepModel:
         does 1/DP of it."""
         d = self.deployed
         tl = _Timeline(d, self.eff)
-        for (kind, count), w in zip(self.kinds, work, strict=True):
+        for i, ((kind, count), w) in enumerate(zip(self.kinds, work, strict=True)):
             share = kind.kv_shard_fraction(d.tp) / d.attention_dp
             label = kind.label.lower()
             for phase, pw in (("decode", w.decode), ("prefill", w.prefill)):
                 if not np.any(np.asarray(pw.sequences) > 0):
                     continue
-                flops = np.asarray(pw.flops) / d.tp / d.attention_dp
-                per_query = np.asarray(pw.flops_per_query) / d.tp / d.attention_dp
-                nbytes = np.asarray(pw.read_bytes) * share
+                # Padded heads (engine head padding) are computed like real ones.
+                heads = self.kernel_heads[phase][i]
+                flops = np.asarray(pw.flops) / d.tp / d.attention_dp * heads.flops_factor
+                per_query = (
+                    np.asarray(pw.flops_per_query) / d.tp / d.attention_dp * heads.flops_factor
+                )
+                nbytes = np.asarray(pw.read_bytes) * share + (
+                    np.asarray(pw.queries) * heads.extra_bytes_per_query / d.attention_dp
+                )
                 seqs = np.asarray(pw.sequences) / d.attention_dp
                 t = self.eff.attention_time(
                     f"{label}_{phase}",
@@ -743,10 +806,13 @@ class StepModel:
             work = [_scaled(w, self.group_scale) for w in work]
         return self.attention_timeline(work).total_s()
 
-    def _phase_constants(self, phase: str) -> list[tuple[AttentionKind, int, tuple[float, ...]]]:
-        """Per kind: layers and, for the phase's attention and indexer kernels, the fixed
-        time, time per sequence, per FLOP, per FLOP-per-query and per byte (DP split and KV
-        share folded in): the attention_timeline curves, unrolled for the hot loops."""
+    def _phase_constants(
+        self, phase: str
+    ) -> list[tuple[AttentionKind, int, tuple[float, ...], float]]:
+        """Per kind: layers; for the phase's attention and indexer kernels, the fixed
+        time, time per sequence, per FLOP, per FLOP-per-query and per byte (DP split, KV
+        share and head padding folded in); and the padded heads' time per query token:
+        the attention_timeline curves, unrolled for the hot loops."""
         d = self.deployed
         gpu = d.gpu
         eff = self.eff
@@ -759,15 +825,19 @@ class StepModel:
             p = gpu.profile.efficiency
             extra = max(p.kernel_overhead_no_graphs_us - p.kernel_overhead_us, 0.0) * 1e-6
         out = []
-        for kind, count in self.kinds:
+        for i, (kind, count) in enumerate(self.kinds):
             c = eff.attention_curve(f"{kind.label.lower()}_{phase}", kind.cache_math_dtype)
-            per_flop = 1.0 / (gpu.peak_flop_per_s(ATTENTION_MATH_DTYPE) * c.compute_efficiency)
+            heads = self.kernel_heads[phase][i]
+            per_flop = heads.flops_factor / (
+                gpu.peak_flop_per_s(ATTENTION_MATH_DTYPE) * c.compute_efficiency
+            )
+            per_byte = 1.0 / (bw * c.bandwidth_efficiency) / groups
             consts: tuple[float, ...] = (
                 c.latency_us * 1e-6 + extra,
                 c.per_sequence_us * 1e-6 / groups,
                 per_flop / d.tp / groups,
                 c.half_query_tokens * per_flop / d.tp / groups,
-                kind.kv_shard_fraction(d.tp) / (bw * c.bandwidth_efficiency) / groups,
+                kind.kv_shard_fraction(d.tp) * per_byte,
             )
             if kind.has_indexer:
                 ci = eff.attention_curve(f"indexer_{phase}")
@@ -779,15 +849,15 @@ class StepModel:
                     ci.half_query_tokens * iflop / groups,
                     1.0 / (bw * ci.bandwidth_efficiency) / groups,
                 )
-            out.append((kind, count, consts))
+            out.append((kind, count, consts, heads.extra_bytes_per_query * per_byte))
         return out
 
     @cached_property
-    def _decode_constants(self) -> list[tuple[AttentionKind, int, tuple[float, ...]]]:
+    def _decode_constants(self) -> list[tuple[AttentionKind, int, tuple[float, ...], float]]:
         return self._phase_constants("decode")
 
     @cached_property
-    def _prefill_constants(self) -> list[tuple[AttentionKind, int, tuple[float, ...]]]:
+    def _prefill_constants(self) -> list[tuple[AttentionKind, int, tuple[float, ...], float]]:
         return self._phase_constants("prefill")
 
     @cached_property
@@ -817,18 +887,19 @@ class StepModel:
         """The decode constants as vectors over the time terms, in the order they are
         added (per kind: the attention kernel, then its indexer kernel): the work-table
         rows of every term's FLOPs then of every term's bytes, and rows of s per FLOP
-        (attention + per query), s per byte, fixed s, s per sequence and layers."""
+        (attention + per query), s per byte, fixed s, s per sequence, layers and the padded
+        heads' s per query (one query per sequence)."""
         flops_rows: list[int] = []
         bytes_rows: list[int] = []
-        consts: list[tuple[float, float, float, float, float]] = []
-        for i, (kind, count, k) in enumerate(self._decode_constants):
+        consts: list[tuple[float, float, float, float, float, float]] = []
+        for i, (kind, count, k, pad_s) in enumerate(self._decode_constants):
             flops_rows.append(4 * i)
             bytes_rows.append(4 * i + 1)
-            consts.append((k[2] + k[3], k[4], k[0], k[1], float(count)))
+            consts.append((k[2] + k[3], k[4], k[0], k[1], float(count), pad_s))
             if kind.has_indexer:
                 flops_rows.append(4 * i + 2)
                 bytes_rows.append(4 * i + 3)
-                consts.append((k[7] + k[8], k[9], k[5], k[6], float(count)))
+                consts.append((k[7] + k[8], k[9], k[5], k[6], float(count), 0.0))
         rows = np.array(flops_rows + bytes_rows, dtype=np.intp)
         return rows, np.array(consts, dtype=np.float64).T
 
@@ -842,7 +913,7 @@ class StepModel:
         n = c.shape[axis] if c.ndim else 1
         # Summed work with the rows (FLOPs, main bytes, indexer FLOPs, indexer bytes per
         # kind) on the last axis.
-        rows, (per_flop, per_byte, fixed, per_seq, layers) = self._decode_terms
+        rows, (per_flop, per_byte, fixed, per_seq, layers, per_query_s) = self._decode_terms
         w = self._work_table.sums_last(c, axis)
         if w is None:
             w = np.moveaxis(np.concatenate(self.decode_work_sums(c, axis)), 0, -1)[..., rows]
@@ -855,7 +926,7 @@ class StepModel:
                 one = one + ly * (max(work[j] * pf, work[t + j] * pb) + fx + ps * n)
             return one
         # One query per sequence: FLOPs per query = FLOPs.
-        main = np.maximum(w[..., :t] * per_flop, w[..., t:] * per_byte)
+        main = np.maximum(w[..., :t] * per_flop, w[..., t:] * per_byte + per_query_s * n)
         terms = layers * (main + fixed + per_seq * n)
         # Added left to right (np.add.accumulate is sequential), as a loop over terms would.
         total: FloatArray = np.add.accumulate(terms, axis=-1)[..., -1]
@@ -881,7 +952,8 @@ class StepModel:
             return total
         n = len(chunks)
         parts = [self._chunk_parts(tokens, end) for tokens, end in chunks]
-        for i, (kind, count, k) in enumerate(self._prefill_constants):
+        queries = sum(tokens for tokens, _ in chunks)
+        for i, (kind, count, k, pad_s) in enumerate(self._prefill_constants):
             flops = per_query = nbytes = iflops = iper_query = ibytes = 0.0
             for part in parts:
                 f, fq, main_bytes, fi, fiq, index_bytes = part[i]
@@ -892,7 +964,7 @@ class StepModel:
                     iflops += fi
                     iper_query += fiq
                     ibytes += index_bytes
-            main = max(flops * k[2] + per_query * k[3], nbytes * k[4])
+            main = max(flops * k[2] + per_query * k[3], nbytes * k[4] + queries * pad_s)
             total += count * (main + k[0] + k[1] * n)
             if kind.has_indexer:
                 index = max(iflops * k[7] + iper_query * k[8], ibytes * k[9])

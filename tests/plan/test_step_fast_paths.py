@@ -115,14 +115,16 @@ def _per_kind_loop_time(model: StepModel, contexts: np.ndarray, axis: int = 0) -
     """A second implementation of decode_attention_time_s, term by term: the work summed
     in the table's original row layout (``DecodeWorkTable.sums``: a gather, numpy's own
     summation order) and each kind's attention, then indexer, term added in a Python loop
-    (the form the simulator used before the vectorised one)."""
+    (the form the simulator used before the vectorised one); ``pad_s``: the padded query
+    heads' bytes per query (engine head padding), one query per sequence."""
     sums = model._work_table.sums(contexts, axis)
     assert sums is not None
     n = contexts.shape[axis]
     total: object = 0.0
-    for i, (kind, count, k) in enumerate(model._decode_constants):
+    for i, (kind, count, k, pad_s) in enumerate(model._decode_constants):
         w = sums[4 * i : 4 * i + 4]
-        total = total + count * (np.maximum(w[0] * (k[2] + k[3]), w[1] * k[4]) + k[0] + k[1] * n)
+        main = np.maximum(w[0] * (k[2] + k[3]), w[1] * k[4] + pad_s * n)
+        total = total + count * (main + k[0] + k[1] * n)
         if kind.has_indexer:
             index = np.maximum(w[2] * (k[7] + k[8]), w[3] * k[9])
             total = total + count * (index + k[5] + k[6] * n)
