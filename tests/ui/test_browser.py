@@ -33,6 +33,7 @@ from small_view import SMALL_VIEW
 
 from planner.report import views
 from planner.report.views import ViewConfig
+from planner.ui.pages.simulate import SIM_TIME_LIMIT_S
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -52,6 +53,9 @@ CHROMIUM_ARGS = [
 ]
 SERVER_START_TIMEOUT_S = 60
 RENDER_TIMEOUT_MS = 90_000
+# A simulation may run up to the Simulate page's own limit; wait that long and 30 s more
+# (on a loaded 2-core machine the small view's 300-s simulation takes about 100 s).
+SIM_WAIT_MS = int((SIM_TIME_LIMIT_S + 30) * 1000)
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it with apt-get)"
@@ -120,22 +124,22 @@ def browser() -> Iterator[object]:
         b.close()
 
 
-def _idle(page: object) -> None:
+def _idle(page: object, timeout_ms: int = RENDER_TIMEOUT_MS) -> None:
     """Wait until Streamlit has finished running the script."""
-    page.wait_for_selector('[data-testid="stApp"]', timeout=RENDER_TIMEOUT_MS)
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
     page.wait_for_timeout(300)
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-        timeout=RENDER_TIMEOUT_MS,
+        timeout=timeout_ms,
     )
     page.wait_for_timeout(500)
 
 
-def _settle(page: object) -> None:
+def _settle(page: object, timeout_ms: int = RENDER_TIMEOUT_MS) -> None:
     """Wait until the script has finished and a chart is drawn."""
-    page.wait_for_selector('[data-testid="stApp"]', timeout=RENDER_TIMEOUT_MS)
-    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=RENDER_TIMEOUT_MS)
-    _idle(page)
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
+    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=timeout_ms)
+    _idle(page, timeout_ms)
 
 
 def _no_errors(page: object) -> None:
@@ -223,7 +227,7 @@ def test_an_exported_view_simulates_to_its_plan(server, browser, tmp_path):
     )
     _idle(page)
     page.get_by_role("button", name="Run simulation").click(timeout=RENDER_TIMEOUT_MS)
-    _settle(page)
+    _settle(page, SIM_WAIT_MS)
     _no_errors(page)
     replicas, _ = _metric(page, "replicas")
     goodput, _ = _metric(page, "goodput")
@@ -241,7 +245,7 @@ def test_simulate_this_view_shows_plan_beside_simulation(server, browser):
     page.goto(f"{server}/?{urlencode(SMALL_VIEW)}")
     _settle(page)
     page.get_by_role("button", name="Simulate this view").click()
-    page.get_by_text("Plan vs simulation").wait_for(timeout=RENDER_TIMEOUT_MS)
+    page.get_by_text("Plan vs simulation").wait_for(timeout=SIM_WAIT_MS)
     _settle(page)
     _no_errors(page)
     assert page.locator(".js-plotly-plot").count() == 4
