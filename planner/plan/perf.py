@@ -922,8 +922,8 @@ class StepModel:
             # One batch: the same operations on Python floats (IEEE doubles, as numpy's).
             work: list[float] = w.tolist()
             one = 0.0
-            for j, (pf, pb, fx, ps, ly) in enumerate(self._decode_terms_list):
-                one = one + ly * (max(work[j] * pf, work[t + j] * pb) + fx + ps * n)
+            for j, (pf, pb, fx, ps, ly, pq) in enumerate(self._decode_terms_list):
+                one = one + ly * (max(work[j] * pf, work[t + j] * pb + pq * n) + fx + ps * n)
             return one
         # One query per sequence: FLOPs per query = FLOPs.
         main = np.maximum(w[..., :t] * per_flop, w[..., t:] * per_byte + per_query_s * n)
@@ -933,11 +933,12 @@ class StepModel:
         return total
 
     @cached_property
-    def _decode_terms_list(self) -> list[tuple[float, float, float, float, float]]:
-        """Per term (s per FLOP, s per byte, fixed s, s per sequence, layers) as floats."""
+    def _decode_terms_list(self) -> list[tuple[float, float, float, float, float, float]]:
+        """Per term (s per FLOP, s per byte, fixed s, s per sequence, layers, padded heads'
+        s per query) as floats."""
         return [
-            (float(a), float(b), float(c), float(d), float(e))
-            for a, b, c, d, e in self._decode_terms[1].T.tolist()
+            (float(a), float(b), float(c), float(d), float(e), float(f))
+            for a, b, c, d, e, f in self._decode_terms[1].T.tolist()
         ]
 
     def mixed_attention_time_s(
