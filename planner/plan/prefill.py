@@ -195,11 +195,12 @@ def decode_stall_share_s(
 
     Where prefill batches run alone (SGLang's default), decodes wait through the whole
     prefill. With data-parallel attention the groups step together (the MoE layers'
-    collectives), so one group's chunk holds up every group's decodes unless the groups'
-    chunks happen to coincide; that is not modelled: such replicas keep the whole
-    all-groups prefill time per DP group (the share of ``packed_prefill_step_s``, which
-    assumes they coincide), not the smaller shared-step figure. ``all_busy_s``: that
-    all-groups prefill time, if already known."""
+    collectives), so one group's chunk holds up every group's decodes: the time held is
+    not a per-prompt figure but a nonlinear function of the load, which sizing takes from
+    ``planner.plan.lockstep``; here such replicas get the all-groups prefill time per DP
+    group (what the decodes would lose if every group's prompts arrived in the same
+    steps), a lower bound kept for reference. ``all_busy_s``: that all-groups prefill
+    time, if already known."""
     b = np.asarray(batches, dtype=np.float64)
     groups = deployed.attention_dp
     if not deployed.engine.profile.defaults.decodes_in_prefill_steps or groups > 1:

@@ -10,8 +10,11 @@ attention-DP group prefills (its full token budget, the capacity figure):
 - prefill occupies rho_p = lambda p of the replica's time; decoding sequences are held
   up x(B) per prompt (``planner.plan.prefill.decode_stall_share_s``): where the engine
   runs them in the prefill chunk's own step (vLLM, TensorRT-LLM) only the time the chunk
-  adds to that step, otherwise (SGLang's default, and data-parallel attention, whose
-  groups step together) the whole p. The TPOT they see is s(B) / (t (1 - lambda x(B)));
+  adds to that step, otherwise (SGLang's default) the whole p. The TPOT they see is
+  s(B) / (t (1 - lambda x(B))). With data-parallel attention the groups step together:
+  the held share is H(u, B) of ``planner.plan.lockstep`` (the steps that carry some
+  group's prefill, 1 - (1 - u)^DP of the time, u a group's prefill utilisation), a
+  nonlinear function of lambda, and every bound below is solved in u (brentq);
 - the decode batch follows from Little's law, B = ceil(lambda x output_tokens x TPOT), the
   least fixed point of that equation (both grow together). A batch B holds the load when
   B >= lambda x output x s(B) / (t (1 - lambda x(B))), i.e. up to
@@ -39,9 +42,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.optimize import brentq
+from scipy.optimize.elementwise import find_root
 
 from planner.errors import KvplanError
 from planner.plan.deployed import Deployed
+from planner.plan.lockstep import Lockstep
 from planner.plan.memory import MemoryBudget, max_concurrent_sequences, memory_budget
 from planner.plan.perf import StepModel, decode_step, step_model
 from planner.plan.prefill import (
@@ -53,6 +59,9 @@ from planner.plan.prefill import (
 from planner.plan.queueing import mean_wait, wait_quantile
 
 FloatArray = NDArray[np.float64]
+# How prefill holds the decodes: per-prompt replica seconds (per batch or one figure), or DP
+# groups in lockstep.
+Stall = FloatArray | float | Lockstep | None
 
 # Keep prefill under this share of a replica's time: above it, queueing makes TTFT grow
 # without bound as arrivals fluctuate (a planning margin, not a measured figure).
@@ -63,6 +72,7 @@ DEFAULT_TTFT_PERCENTILE = 0.9
 # grows with utilisation, so rounding up errs on the slow side; solved queues are cached).
 UTILISATION_STEP = 1e-3
 CURVE_CHUNK = 1024  # batches evaluated at once when a curve stops at a TPOT limit
+LOCKSTEP_UTILISATION_XTOL = 1e-9  # prefill utilisation (a share)
 
 
 @dataclass(frozen=True)
@@ -157,14 +167,19 @@ class DecodeCurve:
         output_tokens: int,
         prefill_share_s: float,
         tpot_slo_s: float,
-        stall_share_s: FloatArray | float | None = None,
+        stall_share_s: Stall = None,
     ) -> float:
         """Most requests/s one replica takes with TPOT <= SLO and its batch within the cap
         (0 when none): max over B of min(lambda_max(B), TPOT bound, utilisation bound).
         ``stall_share_s`` (per B, default ``prefill_share_s``): the replica time one
-        prompt's prefill holds the decodes up (``planner.plan.prefill``)."""
+        prompt's prefill holds the decodes up (``planner.plan.prefill``); a ``Lockstep``
+        for DP groups stepping together (``planner.plan.lockstep``)."""
         if not len(self.step_s):
             return 0.0
+        if isinstance(stall_share_s, Lockstep):
+            return self._lockstep_max_rate(
+                output_tokens, prefill_share_s, tpot_slo_s, stall_share_s
+            )
         b = self.batches.astype(np.float64)
         t, s, p = self.tokens_per_step, self.step_s, prefill_share_s
         x = self._stall(p, stall_share_s)
@@ -176,29 +191,67 @@ class DecodeCurve:
         lam = np.where(slack >= 0, lam, 0.0)
         return float(max(np.max(lam), 0.0))
 
+    def _lockstep_max_rate(
+        self, output_tokens: int, prefill_share_s: float, tpot_slo_s: float, lock: Lockstep
+    ) -> float:
+        """``max_rate`` with DP groups in lockstep: every bound is closed form in the groups'
+        prefill utilisation u and tightens as u grows, so the largest u some batch allows
+        is the root of h(u) = max over B of min(bounds' margins) (brentq), and the rate is
+        lambda(u) (``planner.plan.lockstep``)."""
+        b = self.batches.astype(np.float64)
+        t, s = self.tokens_per_step, self.step_s
+
+        def margin(u: float) -> float:
+            rate = float(lock.replica_rate(u)) if u > 0 else 0.0
+            tpot = s / (t * (1.0 - lock.held_share(u, s)))
+            slo = tpot_slo_s / tpot - 1.0
+            if rate <= 0:
+                return float(np.max(slo))
+            little = b / (rate * output_tokens * tpot) - 1.0
+            prefill = PREFILL_UTILISATION_LIMIT / (rate * prefill_share_s) - 1.0
+            return float(min(np.max(np.minimum(little, slo)), prefill))
+
+        if margin(0.0) < 0:
+            return 0.0
+        high = 1.0 - LOCKSTEP_UTILISATION_XTOL
+        if margin(high) >= 0:
+            return float(lock.replica_rate(high))
+        u = float(brentq(margin, 0.0, high, xtol=LOCKSTEP_UTILISATION_XTOL))
+        return float(lock.replica_rate(u))
+
     def _stall(
         self, prefill_share_s: float, stall_share_s: FloatArray | float | None
     ) -> FloatArray:
         x = prefill_share_s if stall_share_s is None else stall_share_s
         return np.broadcast_to(np.asarray(x, dtype=np.float64), self.step_s.shape)
 
+    def tpot_at(
+        self, rate: float, prefill_share_s: float, stall_share_s: Stall = None
+    ) -> FloatArray:
+        """TPOT per batch B of the curve at ``rate`` requests/s per replica (inf where the
+        prefill holds the decodes all the time)."""
+        if isinstance(stall_share_s, Lockstep):
+            held = stall_share_s.held_share(stall_share_s.utilisation(rate), self.step_s)
+        else:
+            held = rate * self._stall(prefill_share_s, stall_share_s)
+        ok = held < 1
+        return np.where(
+            ok, self.step_s / (self.tokens_per_step * np.where(ok, 1.0 - held, 1.0)), np.inf
+        )
+
     def batch_at(
         self,
         rate: float,
         output_tokens: int,
         prefill_share_s: float,
-        stall_share_s: FloatArray | float | None = None,
+        stall_share_s: Stall = None,
     ) -> tuple[int, float] | None:
         """(B, TPOT) at ``rate`` requests/s: the least B with ceil(rate x output x
         TPOT(B)) <= B (the fixed point of Little's law); None beyond the cap or beyond the
         prefill capacity."""
         if not len(self.step_s) or rate * prefill_share_s >= 1:
             return None
-        rho = rate * self._stall(prefill_share_s, stall_share_s)
-        held = rho < 1
-        tpot = np.where(
-            held, self.step_s / (self.tokens_per_step * np.where(held, 1.0 - rho, 1.0)), np.inf
-        )
+        tpot = self.tpot_at(rate, prefill_share_s, stall_share_s)
         ok = np.ceil(rate * output_tokens * tpot * (1 - 1e-12)) <= self.batches
         if not np.any(ok):
             return None
@@ -218,6 +271,11 @@ def queue_wait_s(
     if percentile is None:
         return service_s * mean_wait(servers, utilisation)
     return service_s * wait_quantile(servers, min(_rounded_up(utilisation), 0.97), percentile)
+
+
+def ttft_at(service_s: float, utilisation: float, servers: int, percentile: float | None) -> float:
+    """TTFT: a prompt's mean prefill plus the queue's wait (mean, or at ``percentile``)."""
+    return service_s + queue_wait_s(service_s, servers, utilisation, percentile)
 
 
 def check_slo(value: float | None, field: str) -> None:
@@ -281,6 +339,20 @@ class ReplicaTimes:
     stall_share_s: FloatArray
 
     @property
+    def stall(self) -> Stall:
+        """How this layout's prefill holds its decodes: per-prompt replica time per batch
+        (one attention group), or its DP groups in lockstep (``planner.plan.lockstep``)."""
+        if self.deployed.attention_dp == 1:
+            return self.stall_share_s
+        budget = self.deployed.deployment.max_batched_tokens
+        chunks = max(1, -(-(self.input_tokens - self.cached_tokens) // budget))
+        return Lockstep(
+            self.prefill_by_busy_s,
+            chunks,
+            self.deployed.engine.profile.defaults.decodes_in_prefill_steps,
+        )
+
+    @property
     def prefill_s(self) -> float:
         """One prompt alone on an idle replica (its uncached part): TTFT without queueing."""
         return float(self.prefill_by_busy_s[0])
@@ -304,7 +376,44 @@ class ReplicaTimes:
         replica, for a queue of ``servers`` DP engines fed by one router (1: each engine
         its own queue)."""
         service_s, utilisation = self.prefill_service(requests_per_s_per_replica)
-        return service_s + queue_wait_s(service_s, servers, utilisation, percentile)
+        return ttft_at(service_s, utilisation, servers, percentile)
+
+    def load_at_batches(
+        self, batches: ArrayLike, step_s: ArrayLike
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """Per batch B (decode step ``step_s``): (requests/s per replica, TPOT, mean prefill
+        D, an engine's prefill utilisation u) at the load where exactly B sequences decode,
+        the fixed point B = rate x output x TPOT that ``DecodeCurve.batch_at`` finds. One
+        attention group: TPOT = s / t + B x(B) / output (x from ``decode_stall_share_s``).
+        DP groups in lockstep: the u solving lambda(u) output s = B t (1 - H(u, s)) (both
+        sides closed form, the left growing and the right shrinking with u;
+        ``scipy.optimize.elementwise.find_root``); nan where even u -> 1 leaves B idle."""
+        b = np.asarray(batches, dtype=np.float64)
+        s = np.asarray(step_s, dtype=np.float64)
+        t, out = self.curve.tokens_per_step, self.output_tokens
+        stall = self.stall
+        if not isinstance(stall, Lockstep):
+            x = decode_stall_share_s(
+                self.deployed, self.input_tokens, self.cached_tokens, b.astype(np.int64)
+            )
+            tpot = s / t + b * x / out
+            rate = b / (out * tpot)
+            return rate, tpot, np.full(b.shape, self.prefill_s), rate * self.prefill_s
+
+        def gap(u: FloatArray, s_: FloatArray, b_: FloatArray) -> FloatArray:
+            lam = stall.replica_rate(u)
+            return np.asarray(
+                lam * out * s_ - b_ * t * (1.0 - stall.held_share(u, s_)), dtype=np.float64
+            )
+
+        high = 1.0 - LOCKSTEP_UTILISATION_XTOL
+        reachable = gap(np.full(b.shape, high), s, b) >= 0
+        found = find_root(gap, (np.zeros(b.shape), np.full(b.shape, high)), args=(s, b))
+        u = np.where(reachable, found.x, np.nan)
+        safe = np.where(reachable, u, 0.5)
+        rate = np.where(reachable, stall.replica_rate(safe), np.nan)
+        tpot = np.where(reachable, s / (t * (1.0 - stall.held_share(safe, s))), np.nan)
+        return rate, tpot, np.where(reachable, stall.service_s(safe), np.nan), u
 
     @property
     def best_tpot_s(self) -> float:
@@ -418,7 +527,7 @@ def size_with(
     check_ttft_reachable(prefill_s, ttft_slo_s)
     share_s = times.prefill_share_s
     output = times.output_tokens
-    stall_s = times.stall_share_s
+    stall_s = times.stall
     replicas = fewest_replicas(
         requests_per_s, times.curve.max_rate(output, share_s, tpot_slo_s, stall_s)
     )

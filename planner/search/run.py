@@ -11,9 +11,9 @@ sequence cap, in one vectorised pass, and the prefill of one prompt). From those
   the bound exceeds the top-N found;
 - the Pareto front of output tokens/s per GPU against tokens/s per user per model and GPU:
   every batch of every aggregated layout at the load it carries when exactly that batch is
-  decoding (TPOT = step(B) / t + B x prefill share / output, from the sizing's fixed
-  point), and every batch of every decode layout fed by the model's cheapest prefill pool
-  per request (disaggregated).
+  decoding (``ReplicaTimes.load_at_batches``: the sizing's fixed point, with the plan
+  layer's prefill stall and TTFT), and every batch of every decode layout fed by the
+  model's cheapest prefill pool per request (disaggregated).
 A "deployment" counted in ``evaluated`` is one layout at one batch size (max_num_seqs):
 every batch up to the first that misses the TPOT SLO (sizing), and the Pareto grid (every
 batch to 64, then 128 log-spaced up to the sequence cap), or one disaggregated pair sized.
@@ -49,6 +49,7 @@ from planner.plan.throughput import (
     decode_times_s,
     replica_times,
     size_with,
+    ttft_at,
 )
 from planner.search.layouts import Layout, layouts_for
 from planner.search.pareto import pareto_mask
@@ -362,17 +363,19 @@ def _grid_steps(times: ReplicaTimes) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _aggregated_points(ev: Evaluated, spec: SearchSpec) -> list[ParetoPoint]:
+    """Every grid batch at the load where exactly it decodes, with the plan layer's TPOT
+    (its prefill stall, DP groups in lockstep) and mean TTFT (``ReplicaTimes``)."""
     times = ev.times
     assert times is not None
     b, steps = _grid_steps(times)
-    share = times.prefill_share_s
-    tpot = steps / times.curve.tokens_per_step + b * share / spec.output_tokens
-    rate = b / (spec.output_tokens * tpot)
-    rho = rate * share
-    ok = rho <= PREFILL_UTILISATION_LIMIT
-    ttft = times.prefill_s * (1 + rho / (2 * (1 - np.minimum(rho, 0.999))))
+    rate, tpot, service_s, utilisation = times.load_at_batches(b, steps)
+    rho = rate * times.prefill_share_s
+    ok = np.isfinite(rate) & (rho <= PREFILL_UTILISATION_LIMIT)
+    ttft = np.array(
+        [ttft_at(float(service_s[i]), float(utilisation[i]), 1, None) for i in np.flatnonzero(ok)]
+    )
     gpus = times.deployed.gpus
-    return _points(ev, "aggregated", ev.layout.label, b[ok], tpot[ok], gpus, ttft[ok])
+    return _points(ev, "aggregated", ev.layout.label, b[ok], tpot[ok], gpus, ttft)
 
 
 def _points(
@@ -431,7 +434,11 @@ def _pareto(evaluated: list[Evaluated], spec: SearchSpec) -> tuple[list[ParetoPo
             gpu_s = ev.times.deployed.gpus * ev.times.prefill_share_s / PREFILL_UTILISATION_LIMIT
             key = (ev.layout.model, ev.layout.gpu)
             if key not in prefill_best or gpu_s < prefill_best[key][0]:
-                prefill_best[key] = (gpu_s, ev.layout.label, ev.times.prefill_s)
+                # TTFT of the pool at its utilisation limit, its DP engines behind one
+                # router (as planner.plan.disagg sizes a prefill pool).
+                rate = PREFILL_UTILISATION_LIMIT / ev.times.prefill_share_s
+                ttft_s = ev.times.ttft_s(rate, ev.times.deployed.attention_dp, None)
+                prefill_best[key] = (gpu_s, ev.layout.label, ttft_s)
     for ev in evaluated:
         if ev.times is None:
             continue

@@ -158,11 +158,11 @@ def test_deepseek_traffic_prefers_dp_attention_wide_ep_and_disaggregation():
     )
     result = run_search(spec)
     best = result.best
-    # The two modes cost within a few percent of each other here (fits of 2026-11-25:
-    # aggregated 48 x DP32/EP32 = 1,536 GPUs at 49.9 ms TPOT, disaggregated 27 x DP32 prefill
-    # + 11 x DP64 decode = 1,568 GPUs; before the vLLM block-FP8 GEMM refit both were 1,600
-    # and disaggregation won on TTFT), so the test holds DeepSeek's structure for both and
-    # disaggregation to within 5% of the cheapest, not which mode wins by 2%.
+    # Disaggregation wins here (fits of 2026-11-25, DP groups in lockstep: 27 x DP32
+    # prefill + 11 x DP64 decode = 1,568 GPUs; an aggregated DP32 replica's decodes are held
+    # by some group's prefill most of the time, so the cheapest aggregated plan is 113 x
+    # TP4 DP8 = 3,616 GPUs). The test holds DeepSeek's structure for the best plan and the
+    # best disaggregated one (the same here), within 5% of the cheapest.
     disaggregated = [c for c in result.top if c.mode == "disaggregated"]
     assert disaggregated
     assert disaggregated[0].usd_per_month <= 1.05 * best.usd_per_month
@@ -195,3 +195,40 @@ def test_sglang_dp_attention_layouts_set_the_memory_fraction_wide_ep_runs_use():
     )
     with pytest.raises(KvplanError, match="does not fit"):
         memory_budget(Deployed.build(model, gpu, auto))
+
+
+def test_a_pareto_point_is_what_plan_gives_that_layout_at_that_load():
+    # DeepSeek-V3 on DP16 replicas (groups in lockstep): an aggregated Pareto point at batch
+    # B carries rate = B x tokens/s per user / output; `plan --rate` for that layout at
+    # that rate (one replica) decodes the same B at the same TPOT and mean TTFT.
+    spec = SearchSpec(
+        **{**DEEPSEEK_TRAFFIC, "disaggregated": (False,)},
+        gpus_per_replica=(16,),
+        tensor_parallel=(1,),
+        overlap=(True,),
+        eplb=(True,),
+    )
+    result = run_search(spec)
+    model, gpu = load_model("deepseek-v3"), load_gpu("h800")
+    layouts = {lay.label: lay for lay in layouts_for(model, "h800", "vllm", spec)}
+    checked = 0
+    for point in result.pareto:
+        deployed = Deployed.build(model, gpu, layouts[point.label].deployment)
+        assert deployed.attention_dp == 16
+        # A hair under the point's rate: at exactly B = rate x output x TPOT, the two
+        # root finders' last digits decide between B and B + 1.
+        rate = point.batch * point.tokens_per_s_per_user / spec.output_tokens * (1 - 1e-9)
+        sizing = size_replicas(
+            deployed,
+            rate,
+            spec.input_tokens,
+            spec.output_tokens,
+            tpot_slo_s=1.0,
+            prefix_hit_ratio=spec.prefix_hit_ratio,
+        )
+        assert sizing.replicas == 1
+        assert sizing.batch == point.batch
+        assert 1 / sizing.tpot_s == pytest.approx(point.tokens_per_s_per_user, rel=1e-6)
+        assert sizing.ttft_s == pytest.approx(point.ttft_s, rel=1e-6)
+        checked += 1
+    assert checked >= 3
