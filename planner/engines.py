@@ -101,6 +101,12 @@ class EngineDefaults(_Frozen):
         "(chunked prefill mixed with decode); false: prefill batches run alone and decodes "
         "wait through them",
     )
+    micro_batches_need_every_dp_group: bool = Field(
+        False,
+        description="micro-batch overlap (DBO/TBO) runs in a step only when every "
+        "attention-DP group runs enough tokens: a step where some groups run an idle "
+        "dummy batch is not overlapped",
+    )
 
 
 class BlockSizes(_Frozen):

@@ -154,7 +154,8 @@ class _Timeline:
             if deployed.deployment.cuda_graphs
             else max(profile.kernel_overhead_no_graphs_us - profile.kernel_overhead_us, 0.0) * 1e-6
         )
-        self.overlap = deployed.deployment.overlap_micro_batches
+        # Per element where a step's groups disagree (``linear_timeline``'s busy groups).
+        self.overlap: bool | NDArray[np.bool_] = deployed.deployment.overlap_micro_batches
         self.compute: FloatArray | float = 0.0
         self.memory: FloatArray | float = 0.0
         self.comm: FloatArray | float = 0.0
@@ -203,7 +204,9 @@ class _Timeline:
     def total_s(self) -> FloatArray:
         # Dual micro-batch: one micro-batch's communication runs while the other computes
         # its projections and FFN (attention is not counted as cover).
-        own = np.maximum(self.work, self.own_comm) if self.overlap else self.work + self.own_comm
+        own = np.where(
+            self.overlap, np.maximum(self.work, self.own_comm), self.work + self.own_comm
+        )
         return np.asarray(own + self.serial, dtype=np.float64)
 
     def result(self, step_overhead_s: float) -> StepTime:
@@ -680,6 +683,13 @@ class StepModel:
         tokens = np.asarray(tokens_replica, dtype=np.float64)
         dp, tp = self.deployed.attention_dp, self.deployed.tp
         busy = dp if busy_groups is None else np.asarray(busy_groups, dtype=np.float64)
+        if (
+            busy_groups is not None
+            and self.deployed.engine.profile.defaults.micro_batches_need_every_dp_group
+        ):
+            # vLLM: an idle group's dummy batch is below the micro-batch threshold, and
+            # the groups micro-batch all or none (engines/vllm.yaml).
+            tl.overlap = np.logical_and(tl.overlap, np.asarray(busy) >= dp)
         local = tokens / busy
         for layer, count in self.layers:
             self._layer_linear(tl, layer, count, tokens, local)

@@ -150,3 +150,29 @@ def test_queued_ttft_goes_from_the_lone_to_the_all_busy_prefill():
     service, u = times.prefill_service(rate)
     assert lone < service < busy and service > lone + 0.8 * (busy - lone)
     assert u == pytest.approx(rate / GROUPS * service, rel=1e-9)
+
+
+def _overlapped(engine: str) -> Deployed:
+    d = _toy_moe()
+    deployment = d.deployment.model_copy(update={"overlap_micro_batches": True, "engine": engine})
+    return Deployed.build(d.model, d.gpu, deployment)
+
+
+def test_vllm_micro_batches_only_when_every_group_is_busy():
+    # vLLM micro-batches a step only when every DP rank does, and an idle rank's one-token
+    # dummy batch is below the threshold (engines/vllm.yaml): a lone chunk's all-to-all is
+    # added after its compute, the sum of every operator. With all four groups busy the
+    # all-to-all (longer than the rest of the linear work) hides that work: the step is
+    # the all-to-all plus attention (not covered). SGLang keeps the overlap either way.
+    for busy in (1, GROUPS):
+        step = prefill_chunk(_overlapped("vllm"), 100, 100, busy_groups=busy)
+        parts = {name: _op(step, name) for name in step.by_operator_s}
+        linear = sum(t for name, t in parts.items() if name not in ("all_to_all", "attention:MHA"))
+        assert parts["all_to_all"] > linear
+        hidden = parts["all_to_all"] + parts["attention:MHA"]
+        expected = sum(parts.values()) if busy == 1 else hidden
+        assert float(step.time_s) == pytest.approx(expected, rel=1e-12)
+    lone = prefill_chunk(_overlapped("sglang"), 100, 100, busy_groups=1)
+    assert float(lone.time_s) == pytest.approx(
+        _op(lone, "all_to_all") + _op(lone, "attention:MHA"), rel=1e-12
+    )
