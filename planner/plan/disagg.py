@@ -107,7 +107,8 @@ class DisaggSizing:
 
 
 def prefill_pool_min_replicas(times: ReplicaTimes, requests_per_s: float) -> int:
-    """Fewest prefill replicas keeping the pool's utilisation under the limit."""
+    """Fewest prefill replicas keeping the pool's all-groups prefill share under the limit
+    (a lower bound: ``size_prefill_pool`` also holds each engine's utilisation under it)."""
     per_replica = PREFILL_UTILISATION_LIMIT / times.prefill_share_s
     return fewest_replicas(requests_per_s, per_replica)
 
@@ -132,6 +133,9 @@ def size_prefill_pool(
         return times.ttft_s(requests_per_s / n, n * dp, percentile) + transfer_s
 
     replicas = min_replicas or prefill_pool_min_replicas(times, requests_per_s)
+    # An engine's own utilisation under the limit too: it exceeds the all-groups share
+    # where a partly busy step is slower per prompt (vLLM without micro-batch overlap).
+    replicas = fewest_meeting(replicas, lambda n: utilisation(n) <= PREFILL_UTILISATION_LIMIT)
     if ttft_slo_s is not None:
         replicas = fewest_meeting(replicas, lambda n: ttft(n, ttft_percentile) <= ttft_slo_s)
     return PrefillPool(

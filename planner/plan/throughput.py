@@ -208,7 +208,9 @@ class DecodeCurve:
             if rate <= 0:
                 return float(np.max(slo))
             little = b / (rate * output_tokens * tpot) - 1.0
-            prefill = PREFILL_UTILISATION_LIMIT / (rate * prefill_share_s) - 1.0
+            # Both the all-groups share and a group's own utilisation u (larger where a
+            # partly busy step is slower per prompt, e.g. without micro-batch overlap).
+            prefill = PREFILL_UTILISATION_LIMIT / max(rate * prefill_share_s, u) - 1.0
             return float(min(np.max(np.minimum(little, slo)), prefill))
 
         if margin(0.0) < 0:

@@ -74,3 +74,14 @@ def test_max_rate_under_lockstep_by_hand():
     assert rate * 100 * STEP_S / (1 - held) == pytest.approx(5.0, rel=1e-6)
     # An SLO below the bare decode step: nothing.
     assert curve.max_rate(100, 1.0, 0.09, _lock()) == 0.0
+
+
+def test_a_group_utilisation_over_the_limit_bounds_the_rate():
+    # A prompt alone takes 2 s, with the other group busy 1 s (a partly busy step without
+    # micro-batch overlap is slower): D(u) = 2 (1 - u) + u = 2 - u, u = r (2 - u), so
+    # u = 2 r / (1 + r). The all-groups share lambda x 1 / 2 allows lambda = 1.6, but u
+    # reaches the 80% limit first: r = 0.8 / 1.2 = 2/3, lambda = 4/3 requests/s. (A
+    # 1-ms decode step: TPOT and Little's law are far from binding.)
+    lock = Lockstep(np.array([2.0, 1.0]), 1, True)
+    curve = DecodeCurve(np.full(100, 1e-3), 1.0, 100)
+    assert curve.max_rate(10, 0.5, 1.0, lock) == pytest.approx(4 / 3, rel=1e-6)
