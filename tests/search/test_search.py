@@ -161,7 +161,7 @@ def test_deepseek_traffic_prefers_dp_attention_wide_ep_and_disaggregation():
     # Disaggregation wins here (fits of 2026-11-25, DP groups in lockstep, vLLM's DBO off
     # in partly busy steps: 66 x DP16 prefill + 11 x DP64 decode = 1,760 GPUs; an
     # aggregated DP replica's decodes are held by some group's prefill most of the time,
-    # so the cheapest aggregated plan is 296 x TP4 DP4 = 4,736 GPUs). The test holds
+    # so the cheapest aggregated plan is 295 x TP4 DP4 = 4,720 GPUs). The test holds
     # DeepSeek's structure for the best plan and the best disaggregated one (the same
     # here), within 5% of the cheapest: DP attention, DeepEP, wide EP (decode >= 32; the
     # prefill pool at >= 16, where a partly busy DP32 step loses its micro-batch overlap).
