@@ -37,9 +37,9 @@ def _single_request(
     )
 
 
-@pytest.mark.parametrize("tp", [8, 1])
-def test_single_prompt_ttft_matches_the_plan(tmp_path, tp):
-    # One 128K-token prompt on V3.2, 8 x H200: the simulator's TTFT is the plan layer's
+@pytest.mark.parametrize(("tp", "prompt"), [(8, 131_072), (1, 131_072), (1, 32_768)])
+def test_single_prompt_ttft_matches_the_plan(tmp_path, tp, prompt):
+    # One 128K- (or 32K-) token prompt on V3.2, 8 x H200: the simulator's TTFT is the plan layer's
     # chunked prefill time on an idle replica, with plain TP 8 and with DP attention (TP 1,
     # 8 groups: the prompt's group prefills while the 7 others idle, so its experts see one
     # group's tokens, in the plan and in the simulator). The plan charges the LM head on
@@ -49,8 +49,8 @@ def test_single_prompt_ttft_matches_the_plan(tmp_path, tp):
         load_gpu("h200"),
         Deployment(gpus_per_replica=8, tensor_parallel=tp),
     )
-    expected = prefill_time_s(deployed, 131_072)
-    result = run_scenario(_single_request(tmp_path, "deepseek-v3.2", "h200", tp, 131_072))
+    expected = prefill_time_s(deployed, prompt)
+    result = run_scenario(_single_request(tmp_path, "deepseek-v3.2", "h200", tp, prompt))
     (r,) = result.cluster.requests
     assert r.first_token_s - r.arrival_s == pytest.approx(expected, rel=0.005)
 
