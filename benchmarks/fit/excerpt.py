@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -25,34 +26,46 @@ GEMM_SHAPES = [(1536, 8192), (8192, 1024), (7168, 8192), (2048, 7168), (7168, 20
 GEMM_TOKENS = [1, 8, 64, 256, 1024, 4096, 8192]
 
 
-def write(name: str, header: str, frame_text: str) -> None:
+def load(system: str, op: str, engine: str, file_name: str) -> Any:
+    table = find_table(system, op, engine, file_name)
+    assert table is not None, f"no {file_name} for {system}/{engine}"
+    return table
+
+
+def write_fastest(name: str, table: Any, engine: str, rows: Any, by: list[str], what: str) -> None:
+    """The fastest kernel's latency per ``by`` shape, under a header naming the table,
+    AIConfigurator's version, the engine and ``what`` was selected."""
+    fastest = rows.groupby(by, as_index=False).latency.min()
+    header = (
+        f"# AIConfigurator {aic_version()} measured table {table.path}\n"
+        f"# ({engine} {table.version}{what}; latency in ms\n"
+    )
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / name).write_text(header + frame_text)
+    (OUT / name).write_text(header + fastest.to_csv(index=False))
 
 
 def gemm_excerpt(system: str, engine: str, dtype: str) -> None:
-    table = find_table(system, "gemm", engine, "gemm_perf.parquet")
-    assert table is not None
+    table = load(system, "gemm", engine, "gemm_perf.parquet")
     f = table.frame
     rows = f[
         (f.gemm_dtype == dtype)
         & f.m.isin(GEMM_TOKENS)
         & f[["n", "k"]].apply(tuple, axis=1).isin(GEMM_SHAPES)
     ]
-    rows = rows.groupby(["m", "n", "k"], as_index=False).latency.min()
-    header = (
-        f"# AIConfigurator {aic_version()} measured table {table.path}\n"
-        f"# ({engine} {table.version}, gemm_dtype {dtype}; fastest kernel per shape); "
-        "latency in ms\n"
+    write_fastest(
+        f"aic_gemm_{system}_{engine}_{dtype}.csv",
+        table,
+        engine,
+        rows,
+        ["m", "n", "k"],
+        f", gemm_dtype {dtype}; fastest kernel per shape)",
     )
-    write(f"aic_gemm_{system}_{engine}_{dtype}.csv", header, rows.to_csv(index=False))
 
 
 def moe_excerpt(system: str, engine: str) -> None:
     """DeepSeek-V3's routed experts (7168 x 2048, 8 of 256), FP8 block weights, uniform
     ('balanced') routing, expert parallel 8, a few token counts."""
-    table = find_table(system, "moe", engine, "moe_perf.parquet")
-    assert table is not None
+    table = load(system, "moe", engine, "moe_perf.parquet")
     f = table.frame
     rows = f[
         (f.moe_dtype == "fp8_block")
@@ -65,21 +78,21 @@ def moe_excerpt(system: str, engine: str) -> None:
         & (f.distribution == "balanced")
         & f.num_tokens.isin([1, 8, 64, 256, 1024, 4096, 16384])
     ]
-    rows = rows.groupby(["num_tokens"], as_index=False).latency.min()
-    header = (
-        f"# AIConfigurator {aic_version()} measured table {table.path}\n"
-        f"# ({engine} {table.version}): moe_dtype fp8_block, hidden 7168, inter 2048, "
-        "top-8 of 256 experts, moe_tp 1, moe_ep 8, balanced routing; fastest kernel; "
-        "latency in ms\n"
+    write_fastest(
+        f"aic_moe_{system}_{engine}_deepseek_v3.csv",
+        table,
+        engine,
+        rows,
+        ["num_tokens"],
+        "): moe_dtype fp8_block, hidden 7168, inter 2048, top-8 of 256 experts, moe_tp 1, "
+        "moe_ep 8, balanced routing; fastest kernel",
     )
-    write(f"aic_moe_{system}_{engine}_deepseek_v3.csv", header, rows.to_csv(index=False))
 
 
 def mla_excerpt(system: str, engine: str) -> None:
     """TensorRT-LLM's bare MLA decode kernel (absorbed, FlashMLA-style) at 16 heads per
     GPU (DeepSeek-V3 on 8 GPUs), BF16 cache."""
-    table = find_table(system, "mla", engine, "generation_mla_perf.parquet")
-    assert table is not None
+    table = load(system, "mla", engine, "generation_mla_perf.parquet")
     f = table.frame
     rows = f[
         (f.num_heads == 16)
@@ -87,20 +100,21 @@ def mla_excerpt(system: str, engine: str) -> None:
         & f.batch_size.isin([1, 8, 64, 256])
         & f.step.isin([1023, 4095, 16383])
     ]
-    rows = rows.groupby(["batch_size", "step"], as_index=False).latency.min()
-    header = (
-        f"# AIConfigurator {aic_version()} measured table {table.path}\n"
-        f"# ({engine} {table.version}): generation MLA kernel, 16 heads per GPU, BF16 "
-        "KV cache, context = step + 1; fastest kernel; latency in ms\n"
+    write_fastest(
+        f"aic_mla_decode_{system}_{engine}.csv",
+        table,
+        engine,
+        rows,
+        ["batch_size", "step"],
+        "): generation MLA kernel, 16 heads per GPU, BF16 KV cache, context = step + 1; "
+        "fastest kernel",
     )
-    write(f"aic_mla_decode_{system}_{engine}.csv", header, rows.to_csv(index=False))
 
 
 def gqa_excerpt(system: str, engine: str) -> None:
     """The GQA decode kernel at Llama-3.1-70B's shape on 8 GPUs (8 query heads, 1 KV head
     per GPU, head_dim 128), BF16 and FP8 caches, bandwidth-bound batches."""
-    table = find_table(system, "attention", engine, "generation_attention_perf.parquet")
-    assert table is not None
+    table = load(system, "attention", engine, "generation_attention_perf.parquet")
     f = table.frame
     rows = f[
         (f.window_size == 0)
@@ -110,13 +124,15 @@ def gqa_excerpt(system: str, engine: str) -> None:
         & f.batch_size.isin([16, 64, 256])
         & f.step.isin([4095, 16383])
     ]
-    rows = rows.groupby(["kv_cache_dtype", "batch_size", "step"], as_index=False).latency.min()
-    header = (
-        f"# AIConfigurator {aic_version()} measured table {table.path}\n"
-        f"# ({engine} {table.version}): generation attention kernel, 8 query heads and 1 KV "
-        "head per GPU, head_dim 128, context = step + 1; fastest kernel; latency in ms\n"
+    write_fastest(
+        f"aic_gqa_decode_{system}_{engine}.csv",
+        table,
+        engine,
+        rows,
+        ["kv_cache_dtype", "batch_size", "step"],
+        "): generation attention kernel, 8 query heads and 1 KV head per GPU, head_dim 128, "
+        "context = step + 1; fastest kernel",
     )
-    write(f"aic_gqa_decode_{system}_{engine}.csv", header, rows.to_csv(index=False))
 
 
 if __name__ == "__main__":
